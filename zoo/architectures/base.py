@@ -1,0 +1,75 @@
+"""What every architecture shares: the recurrence contract, the sequence scan, the readout."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class Readout(nnx.Module):
+    """Linear map from the features of one time step to the outputs, with an optional skip `D x`."""
+
+    def __init__(
+        self, feature_size: int, input_size: int, output_size: int, *, skip: bool, rngs: nnx.Rngs
+    ) -> None:
+        self.proj = nnx.Linear(feature_size, output_size, rngs=rngs)
+        # The linear teacher-student family reads out y = C h + D x, hence the skip.
+        self.skip = nnx.Linear(input_size, output_size, use_bias=False, rngs=rngs) if skip else None
+
+    def __call__(self, features: jax.Array, inputs: jax.Array) -> jax.Array:
+        y = self.proj(features)
+        if self.skip is not None:
+            y = y + self.skip(inputs)
+        return y
+
+
+class RecurrentModel(nnx.Module):
+    """Base class: a recurrence `step` on a flat real state plus a shared `Readout`.
+
+    Subclasses set `state_size` and `readout`, and implement `step(h, u)` on one
+    example's flat real state `h` of shape `(state_size,)`. `input_drive(x)` maps
+    inputs to what `step` consumes; it is applied to the whole sequence at once, so
+    input projections run as one matmul outside the time loop. `features(h)` picks
+    the part of the state the readout sees (the whole state by default).
+    """
+
+    state_size: int
+    readout: Readout
+
+    def input_drive(self, x: jax.Array) -> jax.Array:
+        """Map inputs `(..., input_size)` to the per-step drive `step` consumes (identity here)."""
+        return x
+
+    def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
+        """One step of the recurrence on a flat real state, given the input drive `u`."""
+        raise NotImplementedError
+
+    def features(self, h: jax.Array) -> jax.Array:
+        """What the readout sees of the state `(..., state_size)`."""
+        return h
+
+    def initial_state(self) -> jax.Array:
+        """The zero state of one example, `(state_size,)`."""
+        return jnp.zeros((self.state_size,), jnp.float32)
+
+    def transition(self, h: jax.Array, x: jax.Array) -> jax.Array:
+        """`h_t = f(h_{t-1}, x_t)` on one example's flat real state (the flossing contract)."""
+        return self.step(h, self.input_drive(x))
+
+    def states(self, x: jax.Array) -> jax.Array:
+        """All states `(batch, time, state_size)` for inputs `(batch, time, input_size)`."""
+        u = self.input_drive(x)
+
+        def run(u_seq: jax.Array) -> jax.Array:
+            def body(h, u_t):
+                h = self.step(h, u_t)
+                return h, h
+
+            return jax.lax.scan(body, self.initial_state(), u_seq)[1]
+
+        return jax.vmap(run)(u)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Outputs `(batch, time, output_size)` for inputs `(batch, time, input_size)`."""
+        return self.readout(self.features(self.states(x)), x)

@@ -1,0 +1,150 @@
+"""Diagonal complex linear recurrences: the LRU and its plain complex-diagonal ancestor.
+
+Both run `h_t = lambda * h_{t-1} + B x_t` with complex diagonal `lambda`; they differ
+only in how `lambda` is stored and whether `B` is normalised. The state is flat real
+`[Re h, Im h]`, and the shared real readout on it is exactly `Re(C h)` for a complex
+`C = C_re + i C_im` (it equals `C_re Re h - C_im Im h`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.registry import register_architecture
+
+
+def ring_init(
+    key: jax.Array, n: int, r_min: float, r_max: float, max_phase: float
+) -> tuple[jax.Array, jax.Array]:
+    """Magnitudes and phases of `n` eigenvalues, uniform on the ring `r_min <= |z| <= r_max`.
+
+    Uniform in area, i.e. `|z|^2 ~ U(r_min^2, r_max^2)`, phases `~ U(0, max_phase)`.
+    """
+    if not 0.0 <= r_min <= r_max <= 1.0:
+        raise ValueError(f"ring needs 0 <= r_min <= r_max <= 1, got r_min={r_min}, r_max={r_max}")
+    if max_phase <= 0:
+        raise ValueError(f"max_phase must be positive, got {max_phase}")
+    k_mag, k_phase = jax.random.split(key)
+    u1 = jax.random.uniform(k_mag, (n,))
+    u2 = jax.random.uniform(k_phase, (n,))
+    magnitude = jnp.sqrt(u1 * (r_max**2 - r_min**2) + r_min**2)
+    return magnitude, max_phase * u2
+
+
+def linear_recurrence(lam: jax.Array, u: jax.Array, axis: int = 1) -> jax.Array:
+    """All `h_t = lam * h_{t-1} + u_t` from `h_{-1} = 0`, by a parallel associative scan."""
+
+    def combine(a, b):
+        lam_a, u_a = a
+        lam_b, u_b = b
+        return lam_a * lam_b, lam_b * u_a + u_b
+
+    lams = jnp.broadcast_to(lam, u.shape)
+    return jax.lax.associative_scan(combine, (lams, u), axis=axis)[1]
+
+
+def _complex_normal(key: jax.Array, shape: tuple[int, ...], std: float) -> tuple[jax.Array, jax.Array]:
+    k_re, k_im = jax.random.split(key)
+    return std * jax.random.normal(k_re, shape), std * jax.random.normal(k_im, shape)
+
+
+class _DiagonalComplexRNN(RecurrentModel):
+    """Shared body; subclasses define `eigenvalues()` and optionally `input_gain()`."""
+
+    def __init__(
+        self, *, input_size: int, hidden_size: int, output_size: int, rngs: nnx.Rngs
+    ) -> None:
+        self.hidden_size = hidden_size
+        self.state_size = 2 * hidden_size
+        # Complex B with unit-variance entries overall (real and imaginary halves).
+        b_re, b_im = _complex_normal(rngs.params(), (input_size, hidden_size), 1 / math.sqrt(2 * input_size))
+        self.B_re, self.B_im = nnx.Param(b_re), nnx.Param(b_im)
+        self.readout = Readout(2 * hidden_size, input_size, output_size, skip=True, rngs=rngs)
+
+    def eigenvalues(self) -> jax.Array:
+        """The complex diagonal `lambda`, `(hidden_size,)`."""
+        raise NotImplementedError
+
+    def input_gain(self) -> jax.Array | float:
+        """Per-channel factor applied to `B` (1: no normalisation)."""
+        return 1.0
+
+    def _split(self, h: jax.Array) -> jax.Array:
+        n = self.hidden_size
+        return jax.lax.complex(h[..., :n], h[..., n:])
+
+    @staticmethod
+    def _join(h: jax.Array) -> jax.Array:
+        return jnp.concatenate([h.real, h.imag], axis=-1)
+
+    def input_drive(self, x: jax.Array) -> jax.Array:
+        b = jax.lax.complex(self.B_re[...], self.B_im[...]) * self.input_gain()
+        return x.astype(b.dtype) @ b
+
+    def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
+        return self._join(self.eigenvalues() * self._split(h) + u)
+
+    def states(self, x: jax.Array) -> jax.Array:
+        # A diagonal linear recurrence needs no sequential loop.
+        return self._join(linear_recurrence(self.eigenvalues(), self.input_drive(x), axis=1))
+
+
+@register_architecture("lru")
+class LRU(_DiagonalComplexRNN):
+    """Linear Recurrent Unit: `lambda = exp(-exp(nu_log) + i exp(theta_log))`, `B` scaled by `sqrt(1-|lambda|^2)`."""
+
+    def __init__(
+        self,
+        *,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        rngs: nnx.Rngs,
+        r_min: float = 0.4,
+        r_max: float = 0.99,
+        max_phase: float = 2 * math.pi,
+    ) -> None:
+        super().__init__(
+            input_size=input_size, hidden_size=hidden_size, output_size=output_size, rngs=rngs
+        )
+        magnitude, phase = ring_init(rngs.params(), hidden_size, r_min, r_max, max_phase)
+        self.nu_log = nnx.Param(jnp.log(-jnp.log(magnitude)))
+        self.theta_log = nnx.Param(jnp.log(phase))
+
+    def eigenvalues(self) -> jax.Array:
+        return jnp.exp(jax.lax.complex(-jnp.exp(self.nu_log[...]), jnp.exp(self.theta_log[...])))
+
+    def input_gain(self) -> jax.Array:
+        # |lambda|^2 = exp(-2 exp(nu_log)); keeps the state variance O(1) as |lambda| -> 1.
+        return jnp.sqrt(-jnp.expm1(-2.0 * jnp.exp(self.nu_log[...])))
+
+
+@register_architecture("complex_diagonal")
+class ComplexDiagonalRNN(_DiagonalComplexRNN):
+    """`lambda` stored directly as `(Re, Im)`; no reparametrisation and no input normalisation."""
+
+    def __init__(
+        self,
+        *,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        rngs: nnx.Rngs,
+        r_min: float = 0.4,
+        r_max: float = 0.99,
+        max_phase: float = 2 * math.pi,
+    ) -> None:
+        super().__init__(
+            input_size=input_size, hidden_size=hidden_size, output_size=output_size, rngs=rngs
+        )
+        magnitude, phase = ring_init(rngs.params(), hidden_size, r_min, r_max, max_phase)
+        self.lam_re = nnx.Param(magnitude * jnp.cos(phase))
+        self.lam_im = nnx.Param(magnitude * jnp.sin(phase))
+
+    def eigenvalues(self) -> jax.Array:
+        return jax.lax.complex(self.lam_re[...], self.lam_im[...])
