@@ -57,19 +57,25 @@ class RecurrentModel(nnx.Module):
         """`h_t = f(h_{t-1}, x_t)` on one example's flat real state (the flossing contract)."""
         return self.step(h, self.input_drive(x))
 
-    def states(self, x: jax.Array) -> jax.Array:
-        """All states `(batch, time, state_size)` for inputs `(batch, time, input_size)`."""
+    def initial_states(self, batch_size: int, h0: jax.Array | None = None) -> jax.Array:
+        """`h0` `(batch, state_size)`, or zero states when it is None."""
+        if h0 is None:
+            return jnp.zeros((batch_size, self.state_size), jnp.float32)
+        return h0
+
+    def states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
+        """All states `(batch, time, state_size)` for inputs `(batch, time, input_size)`, from `h0`."""
         u = self.input_drive(x)
 
-        def run(u_seq: jax.Array) -> jax.Array:
+        def run(h_init: jax.Array, u_seq: jax.Array) -> jax.Array:
             def body(h, u_t):
                 h = self.step(h, u_t)
                 return h, h
 
-            return jax.lax.scan(body, self.initial_state(), u_seq)[1]
+            return jax.lax.scan(body, h_init, u_seq)[1]
 
-        return jax.vmap(run)(u)
+        return jax.vmap(run)(self.initial_states(x.shape[0], h0), u)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
         """Outputs `(batch, time, output_size)` for inputs `(batch, time, input_size)`."""
-        return self.readout(self.features(self.states(x)), x)
+        return self.readout(self.features(self.states(x, h0)), x)

@@ -89,9 +89,12 @@ class _DiagonalComplexRNN(RecurrentModel):
     def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
         return self._join(self.eigenvalues() * self._split(h) + u)
 
-    def states(self, x: jax.Array) -> jax.Array:
+    def states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
         # A diagonal linear recurrence needs no sequential loop.
-        return self._join(linear_recurrence(self.eigenvalues(), self.input_drive(x), axis=1))
+        lam, u = self.eigenvalues(), self.input_drive(x)
+        if h0 is not None:  # h_0 = lam * h_{-1} + u_0
+            u = u.at[:, 0].add(lam * self._split(h0))
+        return self._join(linear_recurrence(lam, u, axis=1))
 
 
 @register_architecture("lru")
