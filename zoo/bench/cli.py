@@ -1,0 +1,91 @@
+"""`python -m zoo.bench`: run a suite and write its leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from zoo.bench.suite import ConfigError, list_suites
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    p = argparse.ArgumentParser(
+        prog="python -m zoo.bench",
+        description="Train every (architecture, task, horizon, flossing mode, seed) of a suite "
+        "and write runs.csv, leaderboard.csv and leaderboard.html.",
+    )
+    p.add_argument("--suite", help="a suite name from bench_configs/ or a path to a .toml file")
+    p.add_argument("--out", type=Path, help="output folder (default: leaderboard/SUITE/)")
+    p.add_argument("--list", action="store_true", help="list suites, architectures and tasks, then exit")
+    p.add_argument("--seeds", type=int, help="number of seeds per configuration (overrides the suite)")
+    p.add_argument("--archs", type=_csv, help="only these architectures (comma-separated)")
+    p.add_argument("--tasks", type=_csv, help="only these tasks (comma-separated)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first, so its @register_architecture/@register_task run (repeatable)")
+    p.add_argument("--executor", default="local", help="where runs execute: local (default)")
+    p.add_argument("--no-checkpoints", action="store_true",
+                   help="delete each run's checkpoints once its result is recorded")
+    return p.parse_args(argv)
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _print_catalogue(plugins: list[str]) -> None:
+    import tasks
+    import zoo
+    from zoo.bench.suite import import_plugins
+
+    import_plugins(plugins)
+    print("suites:        " + ", ".join(list_suites()))
+    print("architectures: " + ", ".join(zoo.list_architectures()))
+    print("tasks:         " + ", ".join(tasks.list_tasks()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = parse_args(argv)
+    # Library warnings (orbax, absl) would bury the progress lines; ours are UserWarnings.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        if args.list:
+            _print_catalogue(args.plugin)
+            return 0
+        if not args.suite:
+            raise ConfigError("--suite is required (or --list); suites: " + ", ".join(list_suites()))
+        return _run(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    from zoo.bench.results import OutputLockedError
+    from zoo.bench.runner import EXECUTORS, run_suite
+    from zoo.bench.suite import load_suite
+    from zoo.bench.train import Interrupted
+
+    if args.executor not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {', '.join(EXECUTORS)}")
+    suite = load_suite(args.suite, seeds=args.seeds, archs=args.archs, tasks=args.tasks, plugins=args.plugin)
+    out = args.out or Path("leaderboard") / suite.name
+    try:
+        run_suite(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints)
+    except OutputLockedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (Interrupted, KeyboardInterrupt):
+        print(f"stopped; finished runs are in {out / 'runs.csv'}; run the same command to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"done: {out / 'runs.csv'}, {out / 'leaderboard.csv'}, {out / 'leaderboard.html'}")
+    return 0

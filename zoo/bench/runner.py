@@ -1,0 +1,143 @@
+"""Run a suite: skip finished runs, train the rest, record each, rebuild the leaderboard."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import tasks as task_registry
+from zoo.bench import results
+from zoo.bench.suite import RunSpec, Suite
+from zoo.bench.train import Interrupted, RunResult, train_run
+
+
+class Progress:
+    """A progress line over runs with an estimate of the time left, from the runs done so far."""
+
+    def __init__(self, total: int, done: int, stream=sys.stderr) -> None:
+        self.total, self.done, self.stream = total, done, stream
+        self._start, self._finished_here = time.perf_counter(), 0
+
+    def _eta(self) -> str:
+        if not self._finished_here:
+            return "eta --"
+        rate = (time.perf_counter() - self._start) / self._finished_here
+        return f"eta {_duration(rate * (self.total - self.done))}"
+
+    def finished(self, line: str) -> None:
+        """Count a finished run and print its one-line summary with the bar."""
+        self.done += 1
+        self._finished_here += 1
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        print(f"[{bar}] {self.done}/{self.total} {self._eta()} | {line}", file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """SIGINT/SIGTERM set a flag that running code polls, so it can checkpoint and stop cleanly."""
+    requested = {"stop": False}
+
+    def handler(signum, frame):
+        if requested["stop"]:  # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        requested["stop"] = True
+        print(f"\n{signal.Signals(signum).name}: saving runs in flight, then stopping "
+              "(run the same command again to resume)", file=sys.stderr, flush=True)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: requested["stop"]
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def summary_line(spec: RunSpec, result: RunResult, metric_name: str) -> str:
+    """`rnn delayed_copy h=20 pre s=0: solved at step 400 (accuracy 0.97) 3.1s`."""
+    what = {
+        "solved": f"solved at step {result.steps_to_success}",
+        "unsolved": f"not solved in {result.steps_trained} steps",
+        "diverged": f"diverged by step {result.steps_trained}",
+        "skipped": "skipped",
+    }[result.status]
+    metric = f" ({metric_name} {result.metric:.4g})" if result.status != "skipped" else f" ({result.note})"
+    return (f"{spec.arch} {spec.task} h={spec.horizon:g} {spec.flossing} s={spec.seed}: "
+            f"{what}{metric} {result.wall_time_s:.1f}s")
+
+
+def execute(spec: RunSpec, out_dir: Path, should_stop: Callable[[], bool]) -> dict:
+    """Train one run (or record why it cannot run) and return its runs.csv row."""
+    task_cls = None
+    try:
+        horizon = int(spec.horizon) if float(spec.horizon).is_integer() else spec.horizon
+        task = task_registry.create_task(spec.task, horizon=horizon, **dict(spec.task_options))
+        task_cls = type(task)
+        result = train_run(spec, out_dir / "checkpoints" / spec.run_id, should_stop=should_stop)
+    except task_registry.DatasetUnavailable as e:
+        result = RunResult(status="skipped", metric=float("nan"), success=False, steps_to_success=None,
+                           steps_trained=0, wall_time_s=0.0, note=str(e).splitlines()[0])
+    metric_name = getattr(task_cls, "metric_name", "metric")
+    higher = getattr(task_cls, "higher_is_better", True)
+    return {"row": results.make_row(spec, result, metric_name, higher),
+            "summary": summary_line(spec, result, metric_name)}
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: Path,
+    *,
+    executor: str = "local",
+    keep_checkpoints: bool = True,
+    stream=sys.stderr,
+    **executor_options,
+) -> int:
+    """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now."""
+    from zoo.bench.leaderboard import write_leaderboard
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs_csv = out_dir / "runs.csv"
+    with results.OutputLock(out_dir):
+        finished = results.read_rows(runs_csv)
+        pending = [r for r in suite.runs if r.run_id not in finished]
+        progress = Progress(len(suite.runs), len(suite.runs) - len(pending), stream)
+        print(f"{suite.name}: {len(suite.runs)} runs, {len(suite.runs) - len(pending)} already done, "
+              f"writing to {out_dir}", file=stream, flush=True)
+
+        def record(spec: RunSpec, outcome: dict) -> None:
+            results.append_row(runs_csv, outcome["row"])
+            progress.finished(outcome["summary"])
+            if not keep_checkpoints:
+                shutil.rmtree(out_dir / "checkpoints" / spec.run_id, ignore_errors=True)
+
+        try:
+            _EXECUTORS[executor](pending, out_dir, record, suite=suite, **executor_options)
+        finally:
+            write_leaderboard(out_dir)
+    return len(pending)
+
+
+def _run_local(pending: Sequence[RunSpec], out_dir: Path, record, **_) -> None:
+    """One run after another in this process (compiled steps are shared across runs)."""
+    with stop_on_signals() as should_stop:
+        for spec in pending:
+            if should_stop():
+                raise Interrupted("stopped before " + spec.run_id)
+            record(spec, execute(spec, out_dir, should_stop))
+
+
+_EXECUTORS: dict[str, Callable] = {"local": _run_local}
+EXECUTORS = _EXECUTORS  # other executors (e.g. ray) register here
