@@ -44,6 +44,7 @@ _NUMERIC_RUN_COLUMNS = [
 ]  # fmt: skip
 _TEXT_RUN_COLUMNS = [c for c in RUNS_COLUMNS if c not in _NUMERIC_RUN_COLUMNS]
 
+STATUSES = ("solved", "unsolved", "diverged", "skipped")
 GROUP_KEYS = ["arch", "task", "horizon", "flossing"]
 # The first seven columns are a contract with users and outside checks; the rest may grow.
 BOARD_COLUMNS = [
@@ -96,8 +97,14 @@ def read_runs(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return _normalise(pd.DataFrame(columns=RUNS_COLUMNS))
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    return _normalise(raw)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, on_bad_lines="skip")
+    runs = _normalise(raw)
+    # A line cut off by a crash mid-append has a truncated status; the harness redoes that
+    # run, so it is not a result. A re-recorded run keeps its last row, as the harness does.
+    runs = runs[runs["status"].isin(STATUSES)]
+    if runs["run_id"].ne("").all():
+        runs = runs.drop_duplicates("run_id", keep="last")
+    return runs.reset_index(drop=True)
 
 
 def _normalise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -485,7 +492,7 @@ def _cell(value: object, col: str) -> str:
     return f'<td class="num" data-value="{raw}">{shown}</td>'
 
 
-def _table(df: pd.DataFrame, table_id: str, caption: str) -> str:
+def _table(df: pd.DataFrame, table_id: str, caption: str, *, compact: bool = False) -> str:
     head = "".join(
         f'<th scope="col" tabindex="0" title="{_e(_COLUMN_HELP.get(c, "click to sort"))}">{_e(c)}</th>'
         for c in df.columns
@@ -495,7 +502,7 @@ def _table(df: pd.DataFrame, table_id: str, caption: str) -> str:
         for row in df.itertuples(index=False)
     )
     return (
-        f'<div class="tablewrap"><table class="sortable" id="{_e(table_id)}">'
+        f'<div class="tablewrap{" compact" if compact else ""}"><table class="sortable" id="{_e(table_id)}">'
         f"<caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>\n{body}\n</tbody></table></div>"
     )
@@ -553,7 +560,7 @@ def render_html(runs: pd.DataFrame, board: pd.DataFrame, title: str) -> str:
         )
         tables = (
             "<h2>Longest horizon bridged</h2>"
-            + _table(_longest_table(board), "longest", "largest horizon with success rate \u2265 0.5; \u2013 = none")
+            + _table(_longest_table(board), "longest", "largest horizon with success rate \u2265 0.5; \u2013 = none", compact=True)
             + "<h2>Full leaderboard</h2>"
             + _table(board, "board", "one row per (arch, task, horizon, flossing); click a header to sort")
         )
@@ -632,6 +639,9 @@ svg.panel .pt { cursor:help; }
 svg.panel .pt:hover > * { stroke:#000; stroke-width:1.5; }
 .tablewrap { overflow-x:auto; background:var(--card); border:1px solid var(--line); border-radius:8px; }
 table { border-collapse:collapse; width:100%; font-size:13px; }
+.tablewrap.compact { display:inline-block; max-width:100%; }
+.tablewrap.compact table { width:auto; }
+.tablewrap.compact td.num { min-width:9em; }
 caption { caption-side:top; text-align:left; padding:8px 12px; color:var(--muted); }
 th, td { padding:5px 10px; border-bottom:1px solid #eef0f3; white-space:nowrap; text-align:left; }
 th { position:sticky; top:0; background:#eef2f7; cursor:pointer; user-select:none; font-weight:600; }
