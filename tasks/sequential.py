@@ -1,0 +1,393 @@
+"""Sequential classification: MNIST-1D (generated offline) and sMNIST / psMNIST (tensorflow-datasets).
+
+The model reads one value per step and is scored on its 10 logits at the last step only
+(cross-entropy there; accuracy there on the held-out set).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import random
+import threading
+from collections.abc import Hashable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tasks import register_task
+from tasks.base import Batch, PyTree, Task, TaskConfigError
+from tasks.common import check_float, check_int, masked_mean, softmax_cross_entropy
+
+NUM_CLASSES = 10
+
+
+class DatasetUnavailable(RuntimeError):
+    """The data a task needs is not on this machine and cannot be fetched (no download is tried).
+
+    A harness catches it and records the run as skipped; the message (first line) says how to
+    provide the data.
+    """
+
+
+class _LastStepClassification(Task):
+    """Shared body: sequences (N, T) of floats, a label each, CE + accuracy at the last step."""
+
+    metric_name = "accuracy"
+    higher_is_better = True
+    input_size = 1
+    output_size = NUM_CLASSES
+
+    def _readout_mask(self, batch_size: int) -> jax.Array:
+        mask = (jnp.arange(self.seq_len) == self.seq_len - 1).astype(jnp.float32)
+        return jnp.broadcast_to(mask, (batch_size, self.seq_len))
+
+    def _batch(self, x: jax.Array, labels: jax.Array) -> Batch:
+        """x (batch, T) float32, labels (batch,) -> Batch with labels at every step, scored at the last."""
+        b = x.shape[0]
+        targets = jnp.broadcast_to(labels.astype(jnp.int32)[:, None], (b, self.seq_len))
+        return Batch(inputs=x[..., None], targets=targets, mask=self._readout_mask(b))
+
+    def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+        return masked_mean(softmax_cross_entropy(outputs, batch.targets), batch.mask)
+
+    def metric(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+        correct = (jnp.argmax(outputs, axis=-1) == batch.targets).astype(jnp.float32)
+        return masked_mean(correct, batch.mask)
+
+
+# ---------------------------------------------------------------------------------------
+# MNIST-1D
+# ---------------------------------------------------------------------------------------
+
+_MNIST1D_LOCK = threading.Lock()
+_MNIST1D_CACHE: dict[int, dict[str, np.ndarray]] = {}
+MNIST1D_LENGTH = 40
+
+
+def mnist1d_data(seed: int = 42) -> dict[str, np.ndarray]:
+    """The MNIST-1D data set (4000 train / 1000 test sequences of length 40), generated offline.
+
+    Uses the package's procedural generator `mnist1d.data.make_dataset` (never `get_dataset`,
+    which downloads a pickle). Generation takes a few seconds; the result is cached in-process.
+    The generator seeds numpy's and Python's global RNGs, so their states are restored after.
+    """
+    with _MNIST1D_LOCK:
+        if seed not in _MNIST1D_CACHE:
+            from mnist1d.data import get_dataset_args, make_dataset
+
+            args = get_dataset_args()
+            args.seed = seed
+            np_state, py_state = np.random.get_state(), random.getstate()
+            try:
+                data = make_dataset(args)
+            finally:
+                np.random.set_state(np_state)
+                random.setstate(py_state)
+            _MNIST1D_CACHE[seed] = {
+                "x": np.asarray(data["x"], np.float32),
+                "y": np.asarray(data["y"], np.int32),
+                "x_test": np.asarray(data["x_test"], np.float32),
+                "y_test": np.asarray(data["y_test"], np.int32),
+            }
+        return _MNIST1D_CACHE[seed]
+
+
+@register_task("mnist1d")
+class MNIST1D(_LastStepClassification):
+    """MNIST-1D (Greydanus 2020), one value per step, class read out after `horizon` blank steps.
+
+    Data: the `mnist1d` package's procedural generator with its default arguments (5000
+    sequences of length 40, 4000 train / 1000 test, generator seed 42), generated offline and
+    cached in-process. Inputs are standardized with the training set's mean and standard
+    deviation, then `horizon` zeros are appended, so `seq_len = 40 + horizon` and the label
+    must be held for `horizon` steps (horizon 0 = the plain task). Targets: the label at every
+    step; loss: 10-way cross-entropy on the last step only; metric: accuracy there on the full
+    test split (1000 sequences, the same for every seed). Training batches draw `batch_size`
+    training sequences uniformly with replacement.
+
+    Options (defaults): `batch_size=64`, `success_threshold=0.6`. Sizes: 1 in, 10 logits out.
+
+    Success: held-out accuracy >= 0.6. Chance is 0.1; a logistic regression on the whole
+    sequence gets about 0.32 and an MLP about 0.68 (Greydanus' baselines); a small GRU
+    (hidden 64, Adam 1e-3, batch 64) passes 0.6 within a few hundred to a thousand steps at
+    horizon 0, so 0.6 means "learned the task", and at long horizons, "and kept the answer".
+    """
+
+    def __init__(self, *, horizon: int, batch_size: int = 64, success_threshold: float = 0.6) -> None:
+        name = type(self).name
+        self.horizon = check_int(name, "horizon", horizon, 0, 100_000)
+        self.batch_size = check_int(name, "batch_size", batch_size, 1)
+        self.success_threshold = check_float(
+            name, "success_threshold", success_threshold, 0.1, 1.0, lo_open=True
+        )
+        self.seq_len = MNIST1D_LENGTH + self.horizon
+        data = mnist1d_data()
+        self._mean = float(data["x"].mean())
+        self._std = float(data["x"].std())
+        self._arrays: PyTree | None = None
+        self._eval: Batch | None = None
+
+    def _inputs(self, x: jax.Array) -> jax.Array:
+        x = (x - self._mean) / self._std
+        return jnp.pad(x, ((0, 0), (0, self.horizon)))
+
+    def arrays(self) -> PyTree:
+        if self._arrays is None:
+            data = mnist1d_data()
+            self._arrays = {"x": jnp.asarray(data["x"]), "y": jnp.asarray(data["y"])}
+        return self._arrays
+
+    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
+        idx = jax.random.randint(key, (self.batch_size,), 0, arrays["y"].shape[0])
+        return self._batch(self._inputs(arrays["x"][idx]), arrays["y"][idx])
+
+    def eval_batch(self) -> Batch:
+        if self._eval is None:
+            data = mnist1d_data()
+            self._eval = self._batch(self._inputs(jnp.asarray(data["x_test"])), jnp.asarray(data["y_test"]))
+        return self._eval
+
+    def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
+        # Whole training sequences (with their blank tails) back to back.
+        n = -(-length // self.seq_len)
+        idx = jax.random.randint(key, (n,), 0, arrays["y"].shape[0])
+        return self._inputs(arrays["x"][idx]).reshape(-1, 1)[:length]
+
+    def input_key(self) -> Hashable:
+        return ("mnist1d", self.seq_len)
+
+    def static_key(self) -> Hashable:
+        return (type(self).__qualname__, self.seq_len, self.batch_size)
+
+
+# ---------------------------------------------------------------------------------------
+# MNIST through tensorflow-datasets
+# ---------------------------------------------------------------------------------------
+
+RESOLUTIONS = {49: 7, 196: 14, 784: 28}  # sequence length -> image side
+_HOW_TO_PROVIDE = (
+    "prepare it on a machine with internet, e.g. `tfds build mnist --file_format=array_record "
+    "--data_dir=DIR` (or, with tensorflow installed, `tfds.load('mnist', data_dir=DIR)`), copy DIR "
+    "here and set TFDS_DATA_DIR=DIR or pass data_dir=DIR"
+)
+_MNIST_LOCK = threading.Lock()
+_MNIST_CACHE: dict[tuple[str, str, int | None], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _data_dir(data_dir: str | os.PathLike | None) -> str | None:
+    if data_dir is not None:
+        return os.fspath(data_dir)
+    return os.environ.get("TFDS_DATA_DIR") or None
+
+
+def _read_split(builder, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels int32 (N,)) of one split of a prepared MNIST builder.
+
+    Uses tfds' random-access data source (array_record files, no tensorflow needed); falls
+    back to `as_dataset` (tfrecord files, needs tensorflow) when that is what is on disk.
+    """
+    try:
+        source = builder.as_data_source(split=split)
+    except Exception as source_error:  # not array_record: tfrecord, or not there at all
+        if not builder.is_prepared():
+            raise DatasetUnavailable(
+                f"MNIST is not available in tensorflow-datasets' data dir {builder.data_dir} and "
+                f"nothing is downloaded here; {_HOW_TO_PROVIDE}"
+            ) from source_error
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            raise DatasetUnavailable(
+                f"MNIST at {builder.data_dir} is stored as {builder.info.file_format}, which needs "
+                "tensorflow to read (pip install tensorflow-cpu); or re-prepare it with "
+                "`tfds build mnist --file_format=array_record`"
+            ) from source_error
+        import tensorflow_datasets as tfds
+
+        n = "" if limit is None else f"[:{limit}]"
+        ds = tfds.as_numpy(builder.as_dataset(split=f"{split}{n}", batch_size=-1))
+        return np.asarray(ds["image"], np.uint8).reshape(-1, 28, 28), np.asarray(ds["label"], np.int32)
+
+    n = len(source) if limit is None else min(limit, len(source))
+    images = np.empty((n, 28, 28), np.uint8)
+    labels = np.empty((n,), np.int32)
+    for i in range(n):
+        example = source[i]
+        images[i] = np.asarray(example["image"]).reshape(28, 28)
+        labels[i] = int(example["label"])
+    return images, labels
+
+
+def load_mnist(split: str, data_dir: str | os.PathLike | None = None, limit: int | None = None):
+    """MNIST `split` ("train" / "test") from tensorflow-datasets, without downloading.
+
+    Returns (images uint8 (N, 28, 28), labels int32 (N,)), the first `limit` examples in the
+    order tfds stores them; cached in-process. Raises `DatasetUnavailable` (fast, no network)
+    where the data are not prepared in `data_dir` (default: $TFDS_DATA_DIR, else tfds' default).
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise DatasetUnavailable(f"tensorflow-datasets is not installed ({e}); pip install tensorflow-datasets") from e
+    try:
+        builder = tfds.builder("mnist", data_dir=_data_dir(data_dir))
+    except Exception as e:
+        raise DatasetUnavailable(f"tensorflow-datasets cannot open MNIST ({e}); {_HOW_TO_PROVIDE}") from e
+    key = (str(builder.data_dir), split, limit)
+    with _MNIST_LOCK:
+        if key not in _MNIST_CACHE:
+            _MNIST_CACHE[key] = _read_split(builder, split, limit)
+        return _MNIST_CACHE[key]
+
+
+def clear_mnist_cache() -> None:
+    """Forget the MNIST arrays loaded so far (tests that mock tfds use it)."""
+    with _MNIST_LOCK:
+        _MNIST_CACHE.clear()
+
+
+def downsample(images: np.ndarray, side: int) -> np.ndarray:
+    """Average-pool (N, 28, 28) uint8 images to (N, side, side), rounded back to uint8."""
+    f = 28 // side
+    pooled = images.reshape(-1, side, f, side, f).astype(np.float32).mean(axis=(2, 4))
+    return np.rint(pooled).astype(np.uint8)
+
+
+class _PixelMNIST(_LastStepClassification):
+    """Shared body of smnist / psmnist; `_permutation()` fixes the pixel order."""
+
+    default_success_threshold = 0.9
+
+    def __init__(
+        self,
+        *,
+        horizon: int,
+        batch_size: int = 64,
+        eval_size: int = 1000,
+        data_dir: str | os.PathLike | None = None,
+        success_threshold: float | None = None,
+    ) -> None:
+        name = type(self).name
+        integral = isinstance(horizon, numbers.Integral) and not isinstance(horizon, bool)
+        if not (integral and int(horizon) in RESOLUTIONS):
+            allowed = ", ".join(f"{t} ({s}x{s})" for t, s in RESOLUTIONS.items())
+            raise TaskConfigError(f"{name}: horizon must be one of {allowed} pixels, got {horizon!r}")
+        self.horizon = int(horizon)
+        self.side = RESOLUTIONS[self.horizon]
+        self.seq_len = self.horizon
+        self.batch_size = check_int(name, "batch_size", batch_size, 1)
+        self.eval_size = check_int(name, "eval_size", eval_size, 1, 10_000)
+        if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+            raise TaskConfigError(f"{name}: data_dir must be a path or None, got {data_dir!r}")
+        self.data_dir = data_dir
+        if success_threshold is None:
+            success_threshold = self.default_success_threshold
+        self.success_threshold = check_float(
+            name, "success_threshold", success_threshold, 0.1, 1.0, lo_open=True
+        )
+        # Load eagerly: a missing data set raises DatasetUnavailable from the constructor.
+        train_x, train_y = load_mnist("train", data_dir)
+        test_x, test_y = load_mnist("test", data_dir, limit=self.eval_size)
+        self._train = (downsample(train_x, self.side).reshape(len(train_y), -1), train_y)
+        self._test = (downsample(test_x, self.side).reshape(len(test_y), -1), test_y)
+        pixels = self._train[0].astype(np.float64) / 255.0
+        self._mean, self._std = float(pixels.mean()), float(pixels.std()) or 1.0
+        self.permutation = self._permutation()
+        self._arrays: PyTree | None = None
+        self._eval: Batch | None = None
+
+    def _permutation(self) -> np.ndarray:
+        return np.arange(self.seq_len, dtype=np.int32)
+
+    def _inputs(self, images: jax.Array, arrays: PyTree) -> jax.Array:
+        x = images[:, arrays["permutation"]].astype(jnp.float32) / 255.0
+        return (x - arrays["mean"]) / arrays["std"]
+
+    def arrays(self) -> PyTree:
+        if self._arrays is None:
+            self._arrays = {
+                "images": jnp.asarray(self._train[0]),
+                "labels": jnp.asarray(self._train[1]),
+                "permutation": jnp.asarray(self.permutation),
+                "mean": jnp.asarray(self._mean, jnp.float32),
+                "std": jnp.asarray(self._std, jnp.float32),
+            }
+        return self._arrays
+
+    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
+        idx = jax.random.randint(key, (self.batch_size,), 0, arrays["labels"].shape[0])
+        return self._batch(self._inputs(arrays["images"][idx], arrays), arrays["labels"][idx])
+
+    def eval_batch(self) -> Batch:
+        if self._eval is None:
+            a = self.arrays()
+            self._eval = self._batch(self._inputs(jnp.asarray(self._test[0]), a), jnp.asarray(self._test[1]))
+        return self._eval
+
+    def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
+        n = -(-length // self.seq_len)
+        idx = jax.random.randint(key, (n,), 0, arrays["labels"].shape[0])
+        return self._inputs(arrays["images"][idx], arrays).reshape(-1, 1)[:length]
+
+    def input_key(self) -> Hashable:
+        return (type(self).__qualname__, self.seq_len, *self._input_extra())
+
+    def _input_extra(self) -> tuple:
+        return ()
+
+    def static_key(self) -> Hashable:
+        return (type(self).__qualname__, self.seq_len, self.batch_size)
+
+
+@register_task("smnist")
+class SequentialMNIST(_PixelMNIST):
+    """Sequential MNIST: the image one pixel per step (row-major), class read at the last step.
+
+    `horizon` is the number of steps and sets the resolution: 49 (7x7), 196 (14x14) or 784
+    (28x28, the classic task); lower resolutions average-pool 4x4 / 2x2 blocks. Pixels are
+    scaled to [0, 1] and standardized with the training set's mean and std. Loss: 10-way
+    cross-entropy on the last step; metric: accuracy there on the first `eval_size` test
+    images (fixed, the same for every seed).
+
+    Data come from tensorflow-datasets (`tfds.builder('mnist', data_dir=...)`, read through
+    its tensorflow-free array_record data source, or through tensorflow when the prepared
+    files are tfrecord and tensorflow is installed). Nothing is downloaded: where MNIST is not
+    prepared in `data_dir` (default $TFDS_DATA_DIR, else ~/tensorflow_datasets), the
+    constructor raises `DatasetUnavailable` saying how to provide it.
+
+    Options (defaults): `batch_size=64`, `eval_size=1000`, `data_dir=None`,
+    `success_threshold=0.9` (0.85 for psmnist). Sizes: 1 in, 10 logits out.
+
+    Success: held-out accuracy >= 0.9. Chance is 0.1; recurrent networks that use the whole
+    sequence reach 0.97-0.99 on sMNIST, while a model that only remembers the last rows
+    (the end of the digit) stays well below 0.9, so 0.9 means the horizon was bridged.
+    """
+
+
+@register_task("psmnist")
+class PermutedSequentialMNIST(_PixelMNIST):
+    """Permuted sequential MNIST: as `smnist`, with the pixels in a fixed random order.
+
+    The permutation is `numpy.random.default_rng(permutation_seed).permutation(horizon)`
+    (option `permutation_seed=0`), the same for every training seed; it spreads the
+    informative pixels over the whole sequence, so the answer depends on the full horizon.
+    Other options, loss, metric and data handling as `smnist`. Success: held-out accuracy
+    >= 0.85 (`success_threshold`): psMNIST is harder than sMNIST, good recurrent networks
+    reach about 0.9-0.96, and a model that only remembers recent pixels sees a random
+    subset of the last few dozen of them, which is far from enough for 0.85.
+    """
+
+    default_success_threshold = 0.85
+
+    def __init__(self, *, horizon: int, permutation_seed: int = 0, **options) -> None:
+        self.permutation_seed = check_int(type(self).name, "permutation_seed", permutation_seed, 0)
+        super().__init__(horizon=horizon, **options)
+
+    def _permutation(self) -> np.ndarray:
+        rng = np.random.default_rng(self.permutation_seed)
+        return rng.permutation(self.seq_len).astype(np.int32)
+
+    def _input_extra(self) -> tuple:
+        return (self.permutation_seed,)

@@ -1,0 +1,222 @@
+"""Linear teacher-student regression of Zucchet & Orvieto (2024).
+
+A fixed linear recurrent teacher `h_{t+1} = A h_t + B x_t`, `y_t = C h_t + D x_t` (h_0 = 0)
+is driven by Gaussian inputs; a student sees the inputs and must reproduce the outputs.
+The eigenvalue magnitudes of A lie in `[nu0, 1)`; the closer nu0 is to 1, the longer the
+teacher remembers. The horizon is the memory time scale of the slowest-guaranteed mode,
+
+    horizon = 1 / (1 - nu0)        nu0 = 1 - 1 / horizon
+
+(a mode of magnitude nu0 forgets by a factor e every ~1/(1-nu0) steps). The paper's grid
+nu0 in {0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99} is horizons
+{1.47, 3.125, 6.25, 12.5, 25, 50, 100} (`PAPER_NU0_GRID`, `PAPER_HORIZONS`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tasks import register_task
+from tasks.base import Batch, PyTree, Task, TaskConfigError
+from tasks.common import check_float, check_int, eval_key, masked_mean
+
+PAPER_NU0_GRID = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
+
+
+def horizon_to_nu0(horizon: float) -> float:
+    """The eigenvalue-magnitude floor nu0 = 1 - 1/horizon of a teacher with memory `horizon` >= 1."""
+    h = float(horizon)
+    if not (math.isfinite(h) and h >= 1.0):
+        raise TaskConfigError(f"teacher_student: horizon must be a finite number >= 1, got {horizon!r}")
+    return 1.0 - 1.0 / h
+
+
+def nu0_to_horizon(nu0: float) -> float:
+    """The memory time scale 1/(1 - nu0) of a teacher whose eigenvalue magnitudes are >= nu0 in [0, 1)."""
+    v = float(nu0)
+    if not (0.0 <= v < 1.0):
+        raise TaskConfigError(f"teacher_student: nu0 must be in [0, 1), got {nu0!r}")
+    return 1.0 / (1.0 - v)
+
+
+PAPER_HORIZONS = tuple(nu0_to_horizon(v) for v in PAPER_NU0_GRID)
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def make_teacher(
+    nu0: float, *, hidden: int, input_size: int, output_size: int, seq_len: int, seed: int
+) -> dict[str, np.ndarray]:
+    """The teacher's matrices (float64 numpy): see `TeacherStudent` for the construction."""
+    rng = np.random.default_rng(seed)
+    # Random orthogonal basis (QR of a Gaussian matrix, signs fixed so Q is Haar distributed).
+    q, r = np.linalg.qr(rng.standard_normal((hidden, hidden)))
+    q = q * np.sign(np.diag(r))
+    n_pairs = hidden // 2
+    u = rng.uniform(0.0, 1.0, size=n_pairs + hidden % 2)  # magnitude quantiles, fixed by seed
+    phases = rng.uniform(0.0, np.pi, size=n_pairs)
+    real_sign = rng.choice([-1.0, 1.0])
+    b = rng.standard_normal((hidden, input_size)) / math.sqrt(input_size)
+    c = rng.standard_normal((output_size, hidden)) / math.sqrt(hidden)
+    d = rng.standard_normal((output_size, input_size)) / math.sqrt(input_size)
+
+    mags = np.minimum(nu0 + (1.0 - nu0) * u, np.nextafter(1.0, 0.0))  # in [nu0, 1)
+    m = np.zeros((hidden, hidden))
+    for k in range(n_pairs):
+        cs, sn = np.cos(phases[k]), np.sin(phases[k])
+        m[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = mags[k] * np.array([[cs, -sn], [sn, cs]])
+    if hidden % 2:
+        m[-1, -1] = real_sign * mags[-1]
+    a = q @ m @ q.T
+
+    # Rescale C and D by one common factor so that the expected mean square output over the
+    # sequence (from h_0 = 0, x ~ N(0, I)) is 1 per output channel.
+    cov = np.zeros((hidden, hidden))
+    power = 0.0
+    bbt = b @ b.T
+    for _ in range(seq_len):
+        power += np.trace(c @ cov @ c.T) + np.trace(d @ d.T)
+        cov = a @ cov @ a.T + bbt
+    scale = math.sqrt(power / (seq_len * output_size))
+    return {"A": a, "B": b, "C": c / scale, "D": d / scale}
+
+
+@register_task("teacher_student")
+class TeacherStudent(Task):
+    """Linear teacher-student regression (Zucchet & Orvieto 2024) with memory `horizon`.
+
+    Teacher: `h_{t+1} = A h_t + B x_t`, `y_t = C h_t + D x_t`, h_0 = 0, x_t ~ N(0, I),
+    `teacher_hidden=10` states. Construction, all from `numpy.random.default_rng(teacher_seed)`:
+    A = Q M Q^T with Q a Haar-random orthogonal matrix and M block-diagonal with 2x2 blocks
+    `r_k [[cos th_k, -sin th_k], [sin th_k, cos th_k]]` (a complex-conjugate eigenvalue pair
+    r_k e^{+-i th_k}; an odd hidden size adds one real eigenvalue +-r), phases th_k ~ U[0, pi),
+    magnitudes r_k = nu0 + (1 - nu0) u_k with u_k ~ U[0, 1), so |eig(A)| lies in [nu0, 1) with
+    nu0 = 1 - 1/horizon (`horizon_to_nu0`). B ~ N(0, 1/input_size), C ~ N(0, 1/teacher_hidden),
+    D ~ N(0, 1/input_size); then C and D are divided by one common factor so the expected mean
+    square output over the sequence is 1 per channel (keeps the loss scale comparable across
+    horizons; the metric is scale-free anyway). The random draws (Q, u, phases, B, C, D) depend
+    only on `teacher_seed`, so changing the horizon moves the magnitudes of the same teacher;
+    the training seed never changes the teacher.
+
+    Options (defaults): `seq_len=300`, `batch_size=128`, `input_size=1`, `output_size=1`,
+    `teacher_hidden=10`, `teacher_seed=0`, `eval_size=512`, `success_threshold=0.05`.
+    `horizon` is a float >= 1 (1 means nu0 = 0; the paper's grid is `PAPER_HORIZONS`).
+
+    Loss: 0.5 * MSE over all steps and outputs. Metric: relative MSE, the held-out squared
+    error divided by that of the zero predictor (sum of y^2): 1.0 = predicts nothing, 0 =
+    perfect; lower is better. Success: relative MSE <= 0.05, i.e. the student explains at
+    least 95% of the teacher's output power. A student that only learns the instantaneous
+    part D x, or only the fast modes, stays well above that at long horizons, where the slow
+    modes carry most of the output.
+    """
+
+    metric_name = "relative_mse"
+    higher_is_better = False
+
+    def __init__(
+        self,
+        *,
+        horizon: float,
+        seq_len: int = 300,
+        batch_size: int = 128,
+        input_size: int = 1,
+        output_size: int = 1,
+        teacher_hidden: int = 10,
+        teacher_seed: int = 0,
+        eval_size: int = 512,
+        success_threshold: float = 0.05,
+    ) -> None:
+        name = type(self).name
+        self.horizon = check_float(name, "horizon", horizon, 1.0, what="a finite number")
+        self.nu0 = horizon_to_nu0(self.horizon)
+        self.seq_len = check_int(name, "seq_len", seq_len, 1)
+        self.batch_size = check_int(name, "batch_size", batch_size, 1)
+        self.input_size = check_int(name, "input_size", input_size, 1)
+        self.output_size = check_int(name, "output_size", output_size, 1)
+        self.teacher_hidden = check_int(name, "teacher_hidden", teacher_hidden, 1)
+        self.teacher_seed = check_int(name, "teacher_seed", teacher_seed, 0)
+        self.eval_size = check_int(name, "eval_size", eval_size, 1)
+        self.success_threshold = check_float(
+            name, "success_threshold", success_threshold, 0.0, 1.0, lo_open=True, hi_open=True
+        )
+        self.teacher = make_teacher(
+            self.nu0,
+            hidden=self.teacher_hidden,
+            input_size=self.input_size,
+            output_size=self.output_size,
+            seq_len=self.seq_len,
+            seed=self.teacher_seed,
+        )
+        self._arrays: PyTree | None = None
+        self._eval: Batch | None = None
+
+    def teacher_outputs(self, arrays: PyTree, x: jax.Array) -> jax.Array:
+        """The teacher's outputs (batch, time, output_size) for inputs (batch, time, input_size)."""
+        a, b, c, d = arrays["A"], arrays["B"], arrays["C"], arrays["D"]
+
+        def step(h, x_t):
+            y_t = jnp.dot(h, c.T, precision=_HIGHEST) + jnp.dot(x_t, d.T, precision=_HIGHEST)
+            h = jnp.dot(h, a.T, precision=_HIGHEST) + jnp.dot(x_t, b.T, precision=_HIGHEST)
+            return h, y_t
+
+        h0 = jnp.zeros((x.shape[0], a.shape[0]), x.dtype)
+        _, ys = jax.lax.scan(step, h0, jnp.swapaxes(x, 0, 1))
+        return jnp.swapaxes(ys, 0, 1)
+
+    def _make(self, arrays: PyTree, key: jax.Array, batch_size: int) -> Batch:
+        x = jax.random.normal(key, (batch_size, self.seq_len, self.input_size), jnp.float32)
+        y = self.teacher_outputs(arrays, x)
+        mask = jnp.ones((batch_size, self.seq_len), jnp.float32)
+        return Batch(inputs=x, targets=y, mask=mask)
+
+    def arrays(self) -> PyTree:
+        if self._arrays is None:
+            self._arrays = {k: jnp.asarray(v, jnp.float32) for k, v in self.teacher.items()}
+        return self._arrays
+
+    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
+        return self._make(arrays, key, self.batch_size)
+
+    def eval_batch(self) -> Batch:
+        if self._eval is None:
+            self._eval = jax.jit(self._make, static_argnums=2)(
+                self.arrays(), eval_key("teacher_student"), self.eval_size
+            )
+        return self._eval
+
+    def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+        err = jnp.mean(jnp.square(outputs - batch.targets), axis=-1)
+        return 0.5 * masked_mean(err, batch.mask)
+
+    def metric(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+        err = jnp.sum(jnp.square(outputs - batch.targets), axis=-1)
+        power = jnp.sum(jnp.square(batch.targets), axis=-1)
+        return jnp.sum(err * batch.mask) / jnp.maximum(jnp.sum(power * batch.mask), 1e-30)
+
+    def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
+        return jax.random.normal(key, (length, self.input_size), jnp.float32)
+
+    def input_key(self) -> Hashable:
+        return ("gaussian", self.input_size)
+
+    def static_key(self) -> Hashable:
+        return (
+            type(self).__qualname__,
+            self.seq_len,
+            self.batch_size,
+            self.input_size,
+            self.output_size,
+            self.teacher_hidden,
+            self.eval_size,
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}(horizon={self.horizon:g} (nu0={self.nu0:.4g}), seq_len={self.seq_len}, "
+            f"teacher_seed={self.teacher_seed})"
+        )
