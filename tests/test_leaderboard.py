@@ -244,3 +244,47 @@ def test_renders_in_headless_chromium(tmp_path):
     assert board_body.count("<tr>") == n_board
     png = render.screenshot(html_path, tmp_path / "leaderboard.png", width=900, height=700)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# Clicks headers the way a user would, then records what the table looks like in attributes
+# that --dump-dom shows: proves sorting is numeric (0.32 < 10 < 100 < 1000) and keeps blanks last.
+_CLICK_SCRIPT = """<script>
+(function () {
+  var t = document.getElementById("board");
+  function col(name) {
+    return Array.prototype.findIndex.call(t.tHead.rows[0].cells, function (th) { return th.textContent === name; });
+  }
+  function values(i) {
+    return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[i].getAttribute("data-value"); }).join(",");
+  }
+  var h = col("horizon"), s = col("median_steps_to_success");
+  t.tHead.rows[0].cells[h].click();
+  document.documentElement.setAttribute("data-asc", values(h));
+  t.tHead.rows[0].cells[h].click();
+  document.documentElement.setAttribute("data-desc", values(h));
+  t.tHead.rows[0].cells[s].click();
+  document.documentElement.setAttribute("data-steps", values(s));
+})();
+</script></body>"""
+
+
+def test_table_sorts_numerically_in_chromium(tmp_path):
+    render = _render_module()
+    if render.find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium, or .ci/install_chromium.sh)")
+    rows = sample_runs() + [run(horizon=5, status="solved", steps_to_success=7), run(horizon=50, status="solved", steps_to_success=40)]
+    runs = pd.DataFrame(rows)
+    page = render_html(runs, aggregate(runs), "sort check").replace("</body>", _CLICK_SCRIPT)
+    (tmp_path / "page.html").write_text(page)
+    dom = render.dump_dom(tmp_path / "page.html")
+
+    def attr(name):
+        return re.search(rf'{name}="([^"]*)"', dom).group(1).split(",")
+
+    asc = [float(v) for v in attr("data-asc")]
+    assert asc == sorted(asc) and asc[0] == 0.32 and asc[-1] == 1000
+    assert [float(v) for v in attr("data-desc")] == sorted(asc, reverse=True)
+    steps = attr("data-steps")
+    filled = [float(v) for v in steps if v]
+    assert filled == sorted(filled) and filled[:2] == [7, 40]
+    assert steps[len(filled):] == [""] * (len(steps) - len(filled))  # blanks last

@@ -293,7 +293,7 @@ def _ordered_archs(archs: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 # Panel geometry in SVG user units; the SVG scales to its grid cell through the viewBox.
-_W, _H = 460, 300
+_W, _H = 640, 390
 _ML, _MR, _MT, _MB = 52, 16, 34, 46
 
 
@@ -492,9 +492,14 @@ def _cell(value: object, col: str) -> str:
     return f'<td class="num" data-value="{raw}">{shown}</td>'
 
 
+def _wrap_name(name: str) -> str:
+    # Long snake_case headers may break after an underscore, so 14 columns fit a laptop screen.
+    return _e(name).replace("_", "_<wbr>")
+
+
 def _table(df: pd.DataFrame, table_id: str, caption: str, *, compact: bool = False) -> str:
     head = "".join(
-        f'<th scope="col" tabindex="0" title="{_e(_COLUMN_HELP.get(c, "click to sort"))}">{_e(c)}</th>'
+        f'<th scope="col" tabindex="0" title="{_e(_COLUMN_HELP.get(c, "click to sort"))}">{_wrap_name(c)}</th>'
         for c in df.columns
     )
     body = "\n".join(
@@ -625,7 +630,7 @@ h2 { font-size:18px; margin:28px 0 8px; }
 .lg-arch:hover { border-color:var(--line); background:var(--bg); }
 .lg-arch.off { opacity:.35; text-decoration:line-through; }
 .thresh-sample { stroke:#888; stroke-width:1.2; stroke-dasharray:3 3; }
-.panels { display:grid; grid-template-columns:repeat(auto-fill,minmax(420px,1fr)); gap:14px; }
+.panels { display:grid; grid-template-columns:repeat(auto-fill,minmax(520px,1fr)); gap:14px; }
 svg.panel { width:100%; height:auto; background:var(--card); border:1px solid var(--line); border-radius:8px; }
 svg.panel .ptitle { font-size:15px; font-weight:600; fill:var(--fg); }
 svg.panel .plotbg { fill:#fbfcfd; }
@@ -644,7 +649,8 @@ table { border-collapse:collapse; width:100%; font-size:13px; }
 .tablewrap.compact td.num { min-width:9em; }
 caption { caption-side:top; text-align:left; padding:8px 12px; color:var(--muted); }
 th, td { padding:5px 10px; border-bottom:1px solid #eef0f3; white-space:nowrap; text-align:left; }
-th { position:sticky; top:0; background:#eef2f7; cursor:pointer; user-select:none; font-weight:600; }
+th { position:sticky; top:0; background:#eef2f7; cursor:pointer; user-select:none; font-weight:600;
+     white-space:normal; vertical-align:bottom; min-width:4em; }
 th:hover, th:focus { background:#dfe7f1; outline:none; }
 th[aria-sort="ascending"]::after { content:" \\25B2"; font-size:10px; color:var(--accent); }
 th[aria-sort="descending"]::after { content:" \\25BC"; font-size:10px; color:var(--accent); }
@@ -713,7 +719,8 @@ _JS = """
     root.setAttribute("data-board-rows", board ? String(board.tBodies[0].rows.length) : "0");
     root.setAttribute("data-leaderboard-js", "ready");
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); }
-  else { init(); }
+  // The script sits at the end of <body>, so the DOM it wires is already parsed: run now,
+  // not at DOMContentLoaded, so the page is sortable as soon as it paints.
+  init();
 })();
 """
