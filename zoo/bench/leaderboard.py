@@ -389,7 +389,8 @@ def _svg_panel(task: str, rows: pd.DataFrame, colors: dict[str, str]) -> str:
     step = min(1.6, 9.0 / max(len(series), 1))
     for i, (arch, mode) in enumerate(series):
         dodge = (i - (len(series) - 1) / 2) * step
-        sel = rows[(rows["arch"] == arch) & (rows["flossing"] == mode)].sort_values("horizon")
+        sel = rows[(rows["arch"] == arch) & (rows["flossing"] == mode)].dropna(subset=["horizon"])
+        sel = sel.sort_values("horizon")  # a run without a horizon has no place on this axis
         parts.append(_svg_series(arch, mode, sel, xs, colors[arch], dodge))
     parts.append("</svg>")
     return "\n".join(parts)
