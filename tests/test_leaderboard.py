@@ -161,6 +161,7 @@ def test_write_leaderboard_files(tmp_path):
     assert set(board.flossing) == {"none", "pre", "pre+during"}  # "none" stays text, not NaN
     assert "\nrnn,delayed_copy,10,none,2,2,1," in csv_path.read_text()  # integral numbers print as ints
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic, no leftovers
+    assert html_path.stat().st_mode & 0o044  # readable by others, like a plain write (not 0600)
     page = html_path.read_text()
     assert "test_suite" in page and "smnist skipped: data not available (TFDS_DATA_DIR not set)" in page
 
