@@ -98,7 +98,22 @@ def build_model(spec: RunSpec, task: task_registry.Task) -> nnx.Module:
 
 def flossing_config(spec: RunSpec, model: nnx.Module) -> flossing.FlossingConfig:
     """The suite's flossing settings with k clipped to the state size."""
-    return flossing.FlossingConfig(**dict(spec.flossing_options)).for_model(model)
+    return flossing.FlossingConfig(**dict(spec.flossing_options)).for_state_size(model.state_size)
+
+
+class Schedule(NamedTuple):
+    """Flossing steps before training, and the training steps after which to floss again."""
+
+    pre_steps: int
+    during_at: tuple[int, ...]
+    during_steps: int
+
+    @classmethod
+    def of(cls, mode: str, train_steps: int, cfg: flossing.FlossingConfig) -> Schedule:
+        phases = flossing.flossing_schedule(mode, train_steps, cfg)
+        pre = sum(p.n_steps for p in phases if p.at_step == 0)
+        during = tuple(p.at_step for p in phases if p.at_step > 0)
+        return cls(pre, during, cfg.during_steps)
 
 
 class Steps(NamedTuple):
@@ -106,23 +121,21 @@ class Steps(NamedTuple):
 
     train: Callable  # (params, opt_state, arrays, key, start, n) -> (params, opt_state, losses)
     evaluate: Callable  # (params, batch) -> (loss, metric)
-    floss: Callable  # (params, floss_state, inputs, keys) -> (params, floss_state, losses)
+    grad_h0_norm: Callable  # (params, batch) -> |d loss / d h0| at h0 = 0
 
 
 _STEPS: dict[Hashable, Steps] = {}
 
 
-def steps_for(spec: RunSpec, task: task_registry.Task, graphdef: nnx.GraphDef,
-              floss_cfg: flossing.FlossingConfig) -> Steps:
-    """Compile (once per shape) the train, eval and flossing steps of this run's model and task."""
-    key = (spec.arch, spec.arch_options, spec.train.hidden_size, spec.train.clip > 0,
-           task.static_key(), floss_cfg)
+def steps_for(spec: RunSpec, task: task_registry.Task, graphdef: nnx.GraphDef) -> Steps:
+    """Compile (once per shape) the train and eval steps of this run's model and task."""
+    key = (spec.arch, spec.arch_options, spec.train.hidden_size, spec.train.clip, task.static_key())
     if key not in _STEPS:
-        _STEPS[key] = _build_steps(graphdef, task, make_optimizer(spec.train.clip), floss_cfg)
+        _STEPS[key] = _build_steps(graphdef, task, make_optimizer(spec.train.clip))
     return _STEPS[key]
 
 
-def _build_steps(graphdef, task, tx, floss_cfg) -> Steps:
+def _build_steps(graphdef, task, tx) -> Steps:
     def loss_fn(params, batch):
         return task.loss(nnx.merge(graphdef, params)(batch.inputs), batch)
 
@@ -141,15 +154,15 @@ def _build_steps(graphdef, task, tx, floss_cfg) -> Steps:
         outputs = nnx.merge(graphdef, params)(batch.inputs)
         return task.loss(outputs, batch), task.metric(outputs, batch)
 
-    floss_tx = optax.adam(floss_cfg.lr)
-
-    def floss(params, floss_state, inputs, keys):
-        return flossing.floss_params(graphdef, params, floss_state, inputs, keys, floss_cfg, floss_tx)
+    def grad_h0_norm(params, batch):
+        model = nnx.merge(graphdef, params)
+        h0 = jnp.zeros((batch.inputs.shape[0], model.state_size), jnp.float32)
+        return jnp.linalg.norm(jax.grad(lambda h: task.loss(model(batch.inputs, h), batch))(h0))
 
     return Steps(
         train=jax.jit(train, static_argnames="n", donate_argnums=(0, 1)),
         evaluate=jax.jit(evaluate),
-        floss=jax.jit(floss, donate_argnums=(0, 1)),
+        grad_h0_norm=jax.jit(grad_h0_norm),
     )
 
 
@@ -179,16 +192,16 @@ def train_run(
     task = task_registry.create_task(spec.task, horizon=horizon, **dict(spec.task_options))
     model = build_model(spec, task)
     floss_cfg = flossing_config(spec, model)
-    schedule = floss_cfg.schedule(spec.flossing, spec.train.steps)
+    schedule = Schedule.of(spec.flossing, spec.train.steps, floss_cfg)
     graphdef, params = nnx.split(model)
-    steps = steps_for(spec, task, graphdef, floss_cfg)
+    steps = steps_for(spec, task, graphdef)
     arrays, eval_batch = task.arrays(), task.eval_batch()
     seed_key = jax.random.key(spec.seed)
     data_key = jax.random.fold_in(seed_key, _DATA)
 
     tx = make_optimizer(spec.train.clip)
     opt_state = set_learning_rate(tx.init(params), spec.train.lr)
-    floss_state = optax.adam(floss_cfg.lr).init(params)
+    floss_state = nnx.state(flossing.make_flossing_optimizer(model, floss_cfg))
     state = {"params": params, "opt_state": opt_state, "floss_state": floss_state}
     meta: dict[str, Any] = {"step": 0, "wall_time_s": 0.0, "metric": math.nan, "diag": {}}
 
@@ -198,10 +211,10 @@ def train_run(
         if restored is not None:
             _, state, meta = restored
         else:
-            meta["diag"].update(_diagnostics(task, graphdef, state["params"], floss_cfg, seed_key, "init"))
+            meta["diag"].update(_diagnostics(steps, task, graphdef, state["params"], floss_cfg, seed_key, "init"))
             if schedule.pre_steps:
-                state = _floss_phase(steps, task, arrays, state, seed_key, 0, schedule.pre_steps, floss_cfg)
-            meta["diag"].update(_diagnostics(task, graphdef, state["params"], floss_cfg, seed_key, "before"))
+                state = _floss_phase(task, arrays, graphdef, state, seed_key, 0, schedule.pre_steps, floss_cfg)
+            meta["diag"].update(_diagnostics(steps, task, graphdef, state["params"], floss_cfg, seed_key, "before"))
             checkpoints.save(0, state, meta)
 
         step, status, evals_since_save = meta["step"], "unsolved", 0
@@ -234,7 +247,7 @@ def train_run(
                 evals_since_save += 1
             if step in schedule.during_at:
                 phase = 1 + schedule.during_at.index(step)
-                state = _floss_phase(steps, task, arrays, state, seed_key, phase, schedule.during_steps, floss_cfg)
+                state = _floss_phase(task, arrays, graphdef, state, seed_key, phase, schedule.during_steps, floss_cfg)
             meta["step"] = step
             if should_stop():
                 _save(checkpoints, step, state, meta, t_start)
@@ -245,7 +258,7 @@ def train_run(
 
         meta.update(step=step, steps_to_success=steps_to_success)
         if status != "diverged":
-            meta["diag"].update(_diagnostics(task, graphdef, state["params"], floss_cfg, seed_key, "after"))
+            meta["diag"].update(_diagnostics(steps, task, graphdef, state["params"], floss_cfg, seed_key, "after"))
             _save(checkpoints, step, state, meta, t_start)
     finally:
         checkpoints.close()
@@ -271,25 +284,29 @@ def _save(checkpoints: RunCheckpoints, step: int, state: PyTree, meta: dict, t_s
     checkpoints.save(step, state, meta)
 
 
-def _floss_phase(steps: Steps, task, arrays, state: PyTree, seed_key, phase: int, n: int,
+def _floss_phase(task, arrays, graphdef, state: PyTree, seed_key, phase: int, n: int,
                  cfg: flossing.FlossingConfig) -> PyTree:
     """`n` flossing steps, each on a fresh input sequence from the task's input distribution."""
+    model = nnx.merge(graphdef, state["params"])
+    optimizer = flossing.make_flossing_optimizer(model, cfg)
+    nnx.update(optimizer, state["floss_state"])
     key = jax.random.fold_in(jax.random.fold_in(seed_key, _FLOSS), phase)
-    keys = jax.random.split(key, n)
-    inputs = jax.vmap(lambda k: task.sample_inputs(arrays, k, cfg.rollout))(keys)
-    params, floss_state, _ = steps.floss(state["params"], state["floss_state"], inputs, keys)
-    return {**state, "params": params, "floss_state": floss_state}
+    inputs, keys = flossing.flossing_inputs(task, arrays, key, n, cfg)
+    flossing.floss(model, optimizer, inputs, keys, cfg)
+    return {**state, "params": nnx.state(model), "floss_state": nnx.state(optimizer)}
 
 
-def _diagnostics(task, graphdef, params, cfg, seed_key, when: str) -> dict[str, float]:
+# Long enough for the exponents to settle; short enough to cost little per run.
+DIAGNOSTIC_STEPS = 200
+
+
+def _diagnostics(steps: Steps, task, graphdef, params, cfg, seed_key, when: str) -> dict[str, float]:
     """Leading exponent, spread and initial-state gradient norm of the current model."""
-    model = nnx.merge(graphdef, params)
     key = jax.random.fold_in(seed_key, _DIAG)
-    inputs = task.sample_inputs(task.arrays(), key, cfg.rollout)
-    d = flossing.lyapunov_diagnostics(model, inputs, cfg)
-    batch = task.sample(task.arrays(), key)
-    g = flossing.initial_state_gradient_norm(model, task.loss, batch)
-    out = {f"lambda1_{when}": float(d["lambda_1"]), f"spread_{when}": float(d["lambda_spread"])}
+    arrays = task.arrays()
+    inputs = task.sample_inputs(arrays, key, max(DIAGNOSTIC_STEPS, cfg.rollout))
+    d = flossing.lyapunov_diagnostics(nnx.merge(graphdef, params), inputs, cfg)
+    out = {f"lambda1_{when}": d["lambda_1"], f"spread_{when}": d["lambda_spread"]}
     if when != "init":
-        out[f"grad_norm_{when}"] = float(g)
-    return {k: (v if np.isfinite(v) else math.nan) for k, v in out.items()}
+        out[f"grad_norm_{when}"] = float(steps.grad_h0_norm(params, task.sample(arrays, key)))
+    return {k: (float(v) if np.isfinite(v) else math.nan) for k, v in out.items()}
