@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -68,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def enable_compilation_cache() -> None:
+    """Keep compiled XLA programs on disk, so reruns, resumes and worker processes skip compiling."""
+    import jax
+
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rnn-zoo" / "xla"
+    path = os.environ.get("ZOO_COMPILATION_CACHE", str(default))
+    if path:  # ZOO_COMPILATION_CACHE="" turns it off
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
 def _run(args: argparse.Namespace) -> int:
     from zoo.bench.results import OutputLockedError
     from zoo.bench.runner import EXECUTORS, run_suite
@@ -76,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.executor not in EXECUTORS:
         raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {', '.join(EXECUTORS)}")
+    enable_compilation_cache()
     suite = load_suite(args.suite, seeds=args.seeds, archs=args.archs, tasks=args.tasks, plugins=args.plugin)
     out = args.out or Path("leaderboard") / suite.name
     try:
