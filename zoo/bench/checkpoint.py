@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -11,9 +10,6 @@ from typing import Any
 import orbax.checkpoint as ocp
 
 PyTree = Any
-
-# Orbax logs every save at INFO; a suite saves thousands.
-logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 class RunCheckpoints:

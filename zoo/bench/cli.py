@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -25,7 +26,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output folder (default: leaderboard/SUITE/)")
     p.add_argument("--list", action="store_true", help="list suites, architectures and tasks, then exit")
     p.add_argument("--seeds", type=int, help="number of seeds per configuration (overrides the suite)")
-    p.add_argument("--archs", type=_csv, help="only these architectures (comma-separated)")
+    p.add_argument("--archs", type=_csv,
+                   help="run these architectures (comma-separated) instead of the suite's list")
     p.add_argument("--tasks", type=_csv, help="only these tasks (comma-separated)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, so its @register_architecture/@register_task run (repeatable)")
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    logging.getLogger("absl").setLevel(logging.ERROR)
     try:
         if args.list:
             _print_catalogue(args.plugin)

@@ -316,6 +316,8 @@ def parse_suite(
         train, lr_table = _train_settings(exp, base_train, where)
         lr_table = {**base_lr, **lr_table}
         exp_archs = check_archs(_string_list(exp.get("archs", suite_archs), f"{where}.archs"), f"{where}.archs")
+        if archs is not None:  # --archs replaces the suite's list, so plugin architectures can join
+            exp_archs = list(archs)
         exp_modes = check_modes(_string_list(exp.get("flossing", suite_modes), f"{where}.flossing"), f"{where}.flossing")
         exp_arch_options = {**arch_options_all, **_table(exp.get("arch_options", {}), f"{where}.arch_options")}
         check_archs(list(exp_arch_options), f"{where}.arch_options")
@@ -325,8 +327,6 @@ def parse_suite(
         for horizon in horizons:
             task = _build_task(task_registry, task_name, horizon, options, where)
             for arch in exp_archs:
-                if archs is not None and arch not in archs:
-                    continue
                 arch_opts = _table(exp_arch_options.get(arch, {}), f"{where}.arch_options.{arch}")
                 arch_train = dataclasses.replace(train, lr=lr_table.get(arch, train.lr))
                 model_key = (arch, json.dumps(arch_opts, sort_keys=True), arch_train.hidden_size,
