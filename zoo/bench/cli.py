@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, so its @register_architecture/@register_task run (repeatable)")
     p.add_argument("--executor", default="local", help="where runs execute: local (default)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes running runs in parallel (one per core pays on a CPU; default 1)")
     p.add_argument("--no-checkpoints", action="store_true",
                    help="delete each run's checkpoints once its result is recorded")
     return p.parse_args(argv)
@@ -92,10 +94,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.executor not in EXECUTORS:
         raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {', '.join(EXECUTORS)}")
     enable_compilation_cache()
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
     suite = load_suite(args.suite, seeds=args.seeds, archs=args.archs, tasks=args.tasks, plugins=args.plugin)
     out = args.out or Path("leaderboard") / suite.name
     try:
-        run_suite(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints)
+        run_suite(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints,
+                  workers=args.workers)
     except OutputLockedError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -130,13 +131,71 @@ def run_suite(
     return len(pending)
 
 
-def _run_local(pending: Sequence[RunSpec], out_dir: Path, record, **_) -> None:
-    """One run after another in this process (compiled steps are shared across runs)."""
+def _run_local(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
+               workers: int = 1) -> None:
+    """Runs in this process one after another, or in `workers` processes (one per core pays on a CPU)."""
+    if workers > 1 and len(pending) > 1:
+        return _run_processes(pending, out_dir, record, workers, suite.plugins)
     with stop_on_signals() as should_stop:
         for spec in pending:
             if should_stop():
                 raise Interrupted("stopped before " + spec.run_id)
             record(spec, execute(spec, out_dir, should_stop))
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(plugins: Sequence[str], cache_dir: str | None, stop_event, parent: int) -> None:
+    # Workers start fresh (spawn): re-register plugins and share the on-disk compile cache.
+    import jax
+
+    from zoo.bench.suite import import_plugins
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if cache_dir:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    import_plugins(plugins)
+    # Stop when asked, or when the parent is gone (nobody would record the result).
+    _WORKER["should_stop"] = lambda: stop_event.is_set() or os.getppid() != parent
+
+
+def _worker_execute(spec: RunSpec, out_dir: Path) -> dict:
+    try:
+        return execute(spec, out_dir, _WORKER["should_stop"])
+    except Interrupted:
+        return {}
+
+
+def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: int,
+                   plugins: Sequence[str]) -> None:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    import jax
+
+    ctx = mp.get_context("spawn")
+    stop_event = ctx.Event()
+    # Runs of one compiled shape go out together, so each worker mostly reuses its compilations.
+    order = sorted(pending, key=lambda r: (r.arch, r.task, r.arch_options, r.task_options))
+    init_args = (tuple(plugins), jax.config.jax_compilation_cache_dir, stop_event, os.getpid())
+    with stop_on_signals() as should_stop, cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=init_args
+    ) as pool:
+        futures = {pool.submit(_worker_execute, spec, out_dir): spec for spec in order}
+        pending_futures = set(futures)
+        while pending_futures:
+            done, pending_futures = cf.wait(pending_futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            if should_stop() and not stop_event.is_set():
+                stop_event.set()  # runs in flight checkpoint and return
+                for f in pending_futures:
+                    f.cancel()
+            for future in done:
+                if not future.cancelled() and (outcome := future.result()):
+                    record(futures[future], outcome)
+        if stop_event.is_set():
+            raise Interrupted("stopped on request")
 
 
 _EXECUTORS: dict[str, Callable] = {"local": _run_local}
