@@ -1,0 +1,488 @@
+"""Lyapunov spectra of any registered recurrence, and gradient flossing (Engelken 2023).
+
+The only thing this module needs from an architecture is the flossing contract of
+`zoo.RecurrentModel`: `model.state_size` and `model.transition(h, x)` on one example's
+flat real state. Everything here is a small pure function; the two entry points the
+harness calls (`floss`, `lyapunov_diagnostics`) compile once per (architecture graph,
+shapes, config) and are reused across seeds and model instances.
+
+Pieces:
+
+- `lyapunov_spectrum`: the k leading exponents by the QR (Benettin) method,
+  differentiable through the QR.
+- `flossing_loss`: `mean((lambda_i - target)^2)`.
+- `DYNAMICS`: the nnx filter of the flossed parameters (everything but the readout).
+- `FlossingConfig` / `flossing_schedule`: the paper's schedule as data.
+- `make_flossing_optimizer` / `floss`: n flossing steps in one compiled call.
+- `lyapunov_diagnostics` / `initial_state_gradient_norm`: what the leaderboard reports.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import operator
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+__all__ = [
+    "DYNAMICS",
+    "FLOSSING_MODES",
+    "FlossingConfig",
+    "FlossingPhase",
+    "floss",
+    "flossing_inputs",
+    "flossing_loss",
+    "flossing_schedule",
+    "initial_state_gradient_norm",
+    "lyapunov_diagnostics",
+    "lyapunov_spectrum",
+    "make_flossing_optimizer",
+]
+
+Transition = Callable[[jax.Array, jax.Array], jax.Array]
+
+# How often each compiled entry point has been traced; tests use it to check that a
+# second model instance of the same architecture reuses the compiled code.
+TRACE_COUNTS: collections.Counter[str] = collections.Counter()
+
+
+# --------------------------------------------------------------------------- spectrum
+
+
+def lyapunov_spectrum(
+    transition: Transition,
+    h0: jax.Array,
+    inputs: jax.Array,
+    *,
+    k: int,
+    reortho_every: int = 1,
+    warmup: int = 0,
+    key: jax.Array | None = None,
+    trajectory_gradient: float = 1.0,
+) -> jax.Array:
+    """The `k` leading Lyapunov exponents (natural log, per time step), descending.
+
+    QR (Benettin) method: an orthonormal `(state_size, k)` basis `Q` is pushed through
+    the step Jacobians `D_t = d h_t / d h_{t-1}` alongside the trajectory
+    `h_t = transition(h_{t-1}, x_t)`; every `reortho_every` steps `Q R = D Q` is
+    re-orthonormalised and, once `warmup` steps have passed, `log|diag R|` is
+    accumulated. The sum divided by the number of accumulated steps
+    (`time - warmup`) estimates the exponents; the error of the estimate decays like
+    `1 / (time - warmup)` (the transient of `Q` aligning with the Lyapunov vectors).
+
+    Args:
+      transition: `h -> h'` given one input `x`, on a flat real state `(state_size,)`.
+        Jacobian-vector products come from `jax.linearize`, so any JAX-traceable
+        recurrence works (LSTM `[h, c]`, complex states stored as `[Re, Im]`, ...).
+        Parameters it closes over can be differentiated through this function.
+      h0: the initial state `(state_size,)`.
+      inputs: `(time, input_size)`, one input per step.
+      k: how many exponents, `1 <= k <= state_size`.
+      reortho_every: steps between QR re-orthonormalisations (1: every step, as in
+        the reference). A last block shorter than this covers the remainder.
+      warmup: steps run (state and basis both evolve) before accumulating.
+      key: a PRNG key for a random orthonormal initial basis; None starts from the
+        first `k` columns of the identity. Prefer a key when `k < state_size` and the
+        map may leave coordinate subspaces invariant (diagonal recurrences): the
+        identity basis then never sees the other coordinates.
+      trajectory_gradient: how much of the parameter gradient flows through the
+        state trajectory: 1 (default) is the exact derivative of the estimate; each
+        step scales the state's gradient by this factor (values are unchanged); 0
+        differentiates only the step Jacobians' explicit parameter dependence along a
+        frozen trajectory. In chaotic dynamics the exact gradient is dominated by the
+        state's sensitivity, which grows like `exp(lambda_1 t)` (it overflows float32
+        for lambda_1 = 0.2 over 300 steps); values below 1 bound it.
+
+    Returns:
+      `(k,)` exponents, sorted descending.
+    """
+    h0 = jnp.asarray(h0)
+    inputs = jnp.asarray(inputs)
+    if h0.ndim != 1:
+        raise ValueError(f"h0 must be one example's flat state (state_size,), got shape {h0.shape}")
+    if inputs.ndim != 2:
+        raise ValueError(f"inputs must have shape (time, input_size), got {inputs.shape}")
+    n, time = h0.shape[0], inputs.shape[0]
+    k = _check_int("k", k)
+    reortho_every = _check_int("reortho_every", reortho_every)
+    warmup = _check_int("warmup", warmup)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must satisfy 1 <= k <= state_size = {n}, got k={k}")
+    if reortho_every < 1:
+        raise ValueError(f"reortho_every must be >= 1, got {reortho_every}")
+    if not 0.0 <= trajectory_gradient <= 1.0:
+        raise ValueError(f"trajectory_gradient must be in [0, 1], got {trajectory_gradient}")
+    if not 0 <= warmup < time:
+        raise ValueError(
+            f"warmup must satisfy 0 <= warmup < time = {time} (at least one accumulated step), "
+            f"got warmup={warmup}"
+        )
+
+    # The scan carry needs one dtype: use what the transition produces from h0 (float32
+    # state and float64 parameters give float64), so states never change type mid-scan.
+    out = jax.eval_shape(transition, h0, inputs[0])
+    if out.shape != h0.shape:
+        raise ValueError(f"transition maps a state of shape {h0.shape} to shape {out.shape}")
+    dtype = jnp.result_type(h0.dtype, out.dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"the state must be real floating point, got {dtype}")
+    h = h0.astype(dtype)
+
+    if key is None:
+        q = jnp.eye(n, k, dtype=dtype)
+    else:
+        q = jnp.linalg.qr(jax.random.normal(key, (n, k), dtype))[0]
+
+    log_growth = _accumulate_growth(
+        transition, h, q, inputs, reortho_every, warmup, trajectory_gradient
+    )
+    exponents = log_growth / (time - warmup)
+    return -jnp.sort(-exponents)  # descending; sort is differentiable (a permutation)
+
+
+def _check_int(name: str, value: Any) -> int:
+    # These set array shapes and loop lengths, so they must be concrete integers.
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int, got {value!r}") from None
+
+
+def _accumulate_growth(
+    transition: Transition,
+    h: jax.Array,
+    q: jax.Array,
+    xs: jax.Array,
+    every: int,
+    warmup: int,
+    trajectory_gradient: float,
+) -> jax.Array:
+    """`sum log|diag R|` `(k,)` over the steps after `warmup`, with a QR every `every` steps.
+
+    One `lax.scan` over blocks of `every` steps, QR at the end of each block, so the
+    step and the QR are each compiled once whatever the length, warm-up or remainder
+    (a separate warm-up pass and a remainder block would each compile the step again;
+    compilation dominates short runs). To fit everything into equal blocks, masked
+    no-op steps pad the front (so that the warm-up ends on a block boundary and is
+    re-orthonormalised there but not counted) and the back (the last, shorter block).
+    A no-op step leaves `h` and `q` unchanged. With `every=1` there is no padding and
+    no masking.
+    """
+    time, k = xs.shape[0], q.shape[1]
+    pad_front = -warmup % every
+    pad_back = -(pad_front + time) % every
+    padded = pad_front + pad_back > 0
+    n_blocks = (pad_front + time + pad_back) // every
+
+    def step(carry, xm):
+        h, q = carry
+        x, real = xm
+        # One linearisation per step, then all k tangent directions through it at once:
+        # q' = D_t q without ever forming D_t.
+        if trajectory_gradient != 1:  # same value, gradient scaled (0: cut)
+            fixed = jax.lax.stop_gradient(h)
+            h = fixed if trajectory_gradient == 0 else fixed + trajectory_gradient * (h - fixed)
+        h_next, push = jax.linearize(lambda s: transition(s, x), h)
+        q_next = jax.vmap(push, in_axes=1, out_axes=1)(q).astype(q.dtype)
+        if padded:  # static: only when some steps are padding
+            h_next = jnp.where(real, h_next, h)
+            q_next = jnp.where(real, q_next, q)
+        return (h_next, q_next), None
+
+    def block(carry, block_xs):
+        h, q, acc = carry
+        x, real, counted = block_xs
+        if every == 1:  # the reference setting: no inner loop at all
+            (h, q), _ = step((h, q), (x[0], real[0]))
+        else:
+            (h, q), _ = jax.lax.scan(step, (h, q), (x, real))
+        q, r = jnp.linalg.qr(q)
+        # Q's column signs are arbitrary; |R_ii| is the growth of the i-th direction.
+        growth = jnp.log(jnp.abs(jnp.diagonal(r)))
+        return (h, q, acc + jnp.where(counted, growth, 0.0)), None
+
+    pad = lambda a, value: jnp.pad(a, [(pad_front, pad_back)] + [(0, 0)] * (a.ndim - 1), constant_values=value)  # noqa: E731
+    x = pad(xs, 0).reshape(n_blocks, every, *xs.shape[1:])
+    real = pad(jnp.ones(time, bool), False).reshape(n_blocks, every)
+    # Blocks ending after the warm-up are counted: warm-up + front padding fill whole blocks.
+    counted = jnp.arange(n_blocks) >= (pad_front + warmup) // every
+    acc = jnp.zeros(k, q.dtype)
+    (_, _, acc), _ = jax.lax.scan(block, (h, q, acc), (x, real, counted))
+    return acc
+
+
+def flossing_loss(exponents: jax.Array, target: float = 0.0) -> jax.Array:
+    """`mean((lambda_i - target)^2)`: pulls every tracked exponent toward `target`."""
+    return jnp.mean(jnp.square(exponents - target))
+
+
+# --------------------------------------------------------------------- what is flossed
+
+# The recurrent dynamics: every nnx.Param except those under a `readout` attribute.
+# The readout does not enter `transition`, so its gradient would be zero anyway; the
+# filter keeps the flossing optimizer from carrying (and Adam from touching) its state.
+DYNAMICS = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("readout")))
+
+
+# -------------------------------------------------------------------------- schedule
+
+FLOSSING_MODES = ("none", "pre", "pre+during")
+
+
+@dataclasses.dataclass(frozen=True)
+class FlossingConfig:
+    """Gradient-flossing hyperparameters; frozen, so it can key compiled code.
+
+    Defaults are the reference's: k = 75 exponents (clipped to the state size by
+    `for_state_size`), rollout 55 with 16 warm-up steps, QR every step, Adam lr 1e-3,
+    target 0; 500 steps before training, and 500 steps after every 100 training
+    steps, twice, during training. `trajectory_gradient` (see `lyapunov_spectrum`):
+    1, the exact gradient as in the reference, works well near the edge of chaos;
+    for strongly chaotic networks 0 (frozen trajectory) flosses far more reliably.
+    """
+
+    k: int = 75
+    rollout: int = 55
+    warmup: int = 16
+    reortho_every: int = 1
+    lr: float = 1e-3
+    target: float = 0.0
+    trajectory_gradient: float = 1.0
+    pre_steps: int = 500
+    during_steps: int = 500
+    during_every: int = 100
+    during_times: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("k", "rollout", "reortho_every", "during_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"FlossingConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup", "pre_steps", "during_steps", "during_times"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"FlossingConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.warmup >= self.rollout:
+            raise ValueError(
+                f"FlossingConfig.warmup ({self.warmup}) must be < rollout ({self.rollout})"
+            )
+        if not 0.0 <= self.trajectory_gradient <= 1.0:
+            raise ValueError(
+                f"FlossingConfig.trajectory_gradient must be in [0, 1], got {self.trajectory_gradient}"
+            )
+        if not self.lr > 0:
+            raise ValueError(f"FlossingConfig.lr must be positive, got {self.lr}")
+
+    def for_state_size(self, state_size: int) -> FlossingConfig:
+        """This config with `k` clipped to `state_size` (the one place k is clipped)."""
+        return self if self.k <= state_size else dataclasses.replace(self, k=state_size)
+
+
+class FlossingPhase(NamedTuple):
+    """Floss for `n_steps` steps once `at_step` training steps are done (0: before training)."""
+
+    at_step: int
+    n_steps: int
+
+
+def flossing_schedule(
+    mode: str, train_steps: int, config: FlossingConfig = FlossingConfig()
+) -> tuple[FlossingPhase, ...]:
+    """When to floss and for how long, in training order.
+
+    - "none": never.
+    - "pre": `pre_steps` flossing steps before training.
+    - "pre+during": as "pre", plus `during_steps` flossing steps after training steps
+      `during_every, 2 * during_every, ...` (`during_times` times); points at or after
+      the end of training are dropped, since flossing then would not affect training.
+    Phases with zero flossing steps are omitted.
+    """
+    if mode not in FLOSSING_MODES:
+        raise ValueError(
+            f"unknown flossing mode {mode!r}; allowed: {', '.join(map(repr, FLOSSING_MODES))}"
+        )
+    if train_steps < 0:
+        raise ValueError(f"train_steps must be >= 0, got {train_steps}")
+    phases = []
+    if mode in ("pre", "pre+during") and config.pre_steps:
+        phases.append(FlossingPhase(0, config.pre_steps))
+    if mode == "pre+during" and config.during_steps:
+        for i in range(1, config.during_times + 1):
+            at = i * config.during_every
+            if at < train_steps:
+                phases.append(FlossingPhase(at, config.during_steps))
+    return tuple(phases)
+
+
+# -------------------------------------------------------------------------- flossing
+
+
+@functools.lru_cache(maxsize=None)
+def _adam(lr: float) -> optax.GradientTransformation:
+    # One transformation object per learning rate: the optimizer's graph definition
+    # holds `tx`, and compiled `floss` is keyed on it, so a fresh `optax.adam` per
+    # optimizer would recompile for every new model.
+    # A chaotic network's exact spectrum gradient can overflow float32 (the state's
+    # sensitivity grows like exp(lambda_1 t)); such a step is skipped rather than
+    # turning every parameter into NaN (`opt_state.total_notfinite` counts them).
+    return optax.apply_if_finite(optax.adam(lr), max_consecutive_errors=2**30)
+
+
+def make_flossing_optimizer(model: nnx.Module, config: FlossingConfig = FlossingConfig()) -> nnx.Optimizer:
+    """The flossing optimizer: its own Adam(`config.lr`) on the `DYNAMICS` parameters.
+
+    Adam is wrapped in `optax.apply_if_finite`: steps with non-finite gradients are
+    skipped (counted in `optimizer.opt_state.total_notfinite`).
+    """
+    return nnx.Optimizer(model, _adam(config.lr), wrt=DYNAMICS)
+
+
+def _initial_state(model: nnx.Module) -> jax.Array:
+    if hasattr(model, "initial_state"):
+        return model.initial_state()
+    return jnp.zeros((model.state_size,), jnp.float32)
+
+
+def _model_spectrum(model: nnx.Module, inputs: jax.Array, config: FlossingConfig, key) -> jax.Array:
+    return lyapunov_spectrum(
+        model.transition,
+        _initial_state(model),
+        inputs,
+        k=config.k,
+        reortho_every=config.reortho_every,
+        warmup=config.warmup,
+        key=key,
+        trajectory_gradient=config.trajectory_gradient,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _floss_compiled(graphdef, state, inputs, keys, config: FlossingConfig):
+    TRACE_COUNTS["floss"] += 1
+
+    def one_step(state, xs):
+        x, key = xs
+        model, optimizer = nnx.merge(graphdef, state)
+
+        def loss_fn(model):
+            return flossing_loss(_model_spectrum(model, x, config, key), config.target)
+
+        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, DYNAMICS))(model)
+        optimizer.update(model, grads)
+        return nnx.state((model, optimizer)), loss
+
+    return jax.lax.scan(one_step, state, (inputs, keys))
+
+
+def floss(
+    model: nnx.Module,
+    optimizer: nnx.Optimizer,
+    inputs: jax.Array,
+    keys: jax.Array,
+    config: FlossingConfig = FlossingConfig(),
+) -> jax.Array:
+    """Run `n_steps` flossing steps in one compiled call; updates model and optimizer in place.
+
+    Each step estimates the spectrum on one input sequence `inputs[i]` (rollout,
+    input_size) from `model.initial_state()`, with a random initial basis from
+    `keys[i]`, and takes one optimizer step on `flossing_loss` w.r.t. `DYNAMICS`.
+
+    Args:
+      model: any architecture with `state_size` and `transition`.
+      optimizer: from `make_flossing_optimizer(model, config)`.
+      inputs: `(n_steps, rollout, input_size)`, a fresh task input per step.
+      keys: `(n_steps,)` PRNG keys (or `(n_steps, 2)` raw keys).
+      config: the flossing hyperparameters; `k` is clipped to the state size.
+
+    Returns:
+      The flossing loss before each step, `(n_steps,)`.
+    """
+    inputs = jnp.asarray(inputs)
+    if inputs.ndim != 3:
+        raise ValueError(f"inputs must have shape (n_steps, rollout, input_size), got {inputs.shape}")
+    if keys.shape[0] != inputs.shape[0]:
+        raise ValueError(f"need one key per flossing step: {keys.shape[0]} keys, {inputs.shape[0]} inputs")
+    if inputs.shape[0] == 0:
+        return jnp.zeros((0,), jnp.float32)
+    config = config.for_state_size(model.state_size)
+    graphdef, state = nnx.split((model, optimizer))
+    state, losses = _floss_compiled(graphdef, state, inputs, keys, config)
+    nnx.update((model, optimizer), state)
+    return losses
+
+
+def flossing_inputs(
+    task: Any, arrays: Any, key: jax.Array, n_steps: int, config: FlossingConfig = FlossingConfig()
+) -> tuple[jax.Array, jax.Array]:
+    """`(inputs, keys)` for `floss`: `n_steps` fresh task sequences of length `config.rollout`.
+
+    Uses the task contract's `sample_inputs(arrays, key, length)`; the second output are
+    the keys for the random initial bases.
+    """
+    k_inputs, k_basis = jax.random.split(key)
+    sample = lambda kk: task.sample_inputs(arrays, kk, config.rollout)  # noqa: E731
+    inputs = jax.vmap(sample)(jax.random.split(k_inputs, n_steps))
+    return inputs, jax.random.split(k_basis, n_steps)
+
+
+# ----------------------------------------------------------------------- diagnostics
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _spectrum_compiled(graphdef, state, inputs, key, config: FlossingConfig):
+    TRACE_COUNTS["diagnostics"] += 1
+    return _model_spectrum(nnx.merge(graphdef, state), inputs, config, key)
+
+
+def lyapunov_diagnostics(
+    model: nnx.Module,
+    inputs: jax.Array,
+    config: FlossingConfig = FlossingConfig(),
+    *,
+    key: jax.Array | None = None,
+) -> dict[str, float]:
+    """Leading exponent and spread of the spectrum on one long input sequence.
+
+    `lambda_1` is the leading exponent (> 0: chaotic forward dynamics, exploding
+    gradients; < 0: contracting, vanishing). `lambda_spread = lambda_1 - lambda_k` is the
+    log condition number of the long-term Jacobian per time step (over the k tracked
+    directions). Uses `config.k` (clipped), `warmup` and `reortho_every`; the initial
+    basis is random from `key` (default `jax.random.key(0)`: deterministic, and generic
+    so diagonal recurrences are not stuck in coordinate subspaces).
+
+    Args:
+      inputs: `(time, input_size)` with `time > config.warmup`.
+    """
+    config = config.for_state_size(model.state_size)
+    key = jax.random.key(0) if key is None else key
+    lam = _spectrum_compiled(*nnx.split(model), jnp.asarray(inputs), key, config)
+    lam1, lamk = float(lam[0]), float(lam[-1])
+    return {"lambda_1": lam1, "lambda_spread": lam1 - lamk, "k": config.k}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _h0_grad_norm_compiled(graphdef, state, loss_fn, batch):
+    TRACE_COUNTS["h0_grad"] += 1
+    model = nnx.merge(graphdef, state)
+    inputs = batch.inputs if hasattr(batch, "inputs") else batch[0]
+    h0 = jnp.zeros((inputs.shape[0], model.state_size), inputs.dtype)
+    grad = jax.grad(lambda h: loss_fn(model(inputs, h), batch))(h0)
+    return jnp.linalg.norm(grad)
+
+
+def initial_state_gradient_norm(model: nnx.Module, loss_fn: Callable, batch: Any) -> float:
+    """Norm of `d loss / d h0` at `h0 = 0`: how much the loss still hears the start.
+
+    `loss_fn(outputs, batch) -> scalar` (a task's `loss`); `batch` has `.inputs`
+    `(batch, time, input_size)` (or is a tuple whose first entry is the inputs). The
+    norm is over the whole `(batch, state_size)` gradient. `loss_fn` keys the compiled
+    code, so pass the same callable (e.g. `task.loss`) rather than a fresh lambda.
+    """
+    return float(_h0_grad_norm_compiled(*nnx.split(model), loss_fn, batch))
