@@ -79,7 +79,9 @@ def make_optimizer(clip: float) -> optax.GradientTransformation:
 
 def set_learning_rate(opt_state: PyTree, lr: float) -> PyTree:
     """Write `lr` into the injected hyperparameter of the optimiser state."""
-    inner = opt_state[-1] if isinstance(opt_state, tuple) else opt_state
+    # With clipping the state is (clip state, adam state); without, the adam state itself
+    # (a NamedTuple too, so test for the hyperparameters rather than for a tuple).
+    inner = opt_state if hasattr(opt_state, "hyperparams") else opt_state[-1]
     inner.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
     return opt_state
 
