@@ -8,10 +8,12 @@ pre-flossed model for the other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tasks import register_task
 from tasks.base import Batch, PyTree, Task, TaskConfigError
@@ -38,6 +40,36 @@ def delayed(x: jax.Array, lag: jax.Array) -> jax.Array:
     return jnp.where((t >= lag)[None, :, None], rolled, 0.0)
 
 
+@functools.partial(jax.jit, static_argnames=("batch_size", "seq_len", "n_taps"))
+def parity_batch(delay: jax.Array, key: jax.Array, *, batch_size: int, seq_len: int, n_taps: int) -> Batch:
+    """Bits x and targets y_t = parity of x at the lags delay*k/n_taps, k = 1..n_taps, for t >= delay.
+
+    n_taps = 1 is the delayed copy, n_taps = 2 the delayed XOR. `delay` may be traced.
+    """
+    x = bernoulli_bits(key, (batch_size, seq_len, 1))
+    mask = (jnp.arange(seq_len) >= delay).astype(jnp.float32)
+    mask = jnp.broadcast_to(mask, (batch_size, seq_len))
+    total = sum(delayed(x, delay * k // n_taps) for k in range(1, n_taps + 1))
+    y = jnp.mod(total, 2.0) * mask[..., None]
+    return Batch(inputs=x, targets=y, mask=mask)
+
+
+_jit_bits = jax.jit(bernoulli_bits, static_argnums=1)
+
+
+@jax.jit
+def masked_bce(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean binary cross-entropy of logits (batch, time, 1) over the steps where mask is 1."""
+    return masked_mean(binary_cross_entropy_with_logits(logits[..., 0], targets[..., 0]), mask)
+
+
+@jax.jit
+def masked_bit_accuracy(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+    """Fraction of masked steps where the logit's sign matches the target bit."""
+    correct = ((logits[..., 0] > 0) == (targets[..., 0] > 0.5)).astype(jnp.float32)
+    return masked_mean(correct, mask)
+
+
 class _DelayedBits(Task):
     """Shared body of the bit tasks: sizes, options, sampling, BCE loss and bit accuracy."""
 
@@ -45,6 +77,7 @@ class _DelayedBits(Task):
     higher_is_better = True
     input_size = 1
     output_size = 1
+    n_taps = 1  # how many delayed bits the target is the parity of (1: a copy)
 
     def __init__(
         self,
@@ -68,22 +101,15 @@ class _DelayedBits(Task):
         self._arrays: PyTree | None = None
         self._eval: Batch | None = None
 
-    # -- targets (pure in x and the traced delay) ------------------------------------
-    def targets(self, x: jax.Array, delay: jax.Array) -> jax.Array:
-        raise NotImplementedError
-
     def _make(self, arrays: PyTree, key: jax.Array, batch_size: int) -> Batch:
-        delay = arrays["delay"]
-        x = bernoulli_bits(key, (batch_size, self.seq_len, 1))
-        mask = (jnp.arange(self.seq_len) >= delay).astype(jnp.float32)
-        mask = jnp.broadcast_to(mask, (batch_size, self.seq_len))
-        y = self.targets(x, delay) * mask[..., None]
-        return Batch(inputs=x, targets=y, mask=mask)
+        return parity_batch(
+            arrays["delay"], key, batch_size=batch_size, seq_len=self.seq_len, n_taps=self.n_taps
+        )
 
     # -- the Task contract ---------------------------------------------------------
     def arrays(self) -> PyTree:
         if self._arrays is None:
-            self._arrays = {"delay": jnp.asarray(self.horizon, dtype=jnp.int32)}
+            self._arrays = {"delay": jax.device_put(np.int32(self.horizon))}
         return self._arrays
 
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
@@ -95,15 +121,13 @@ class _DelayedBits(Task):
         return self._eval
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
-        bce = binary_cross_entropy_with_logits(outputs[..., 0], batch.targets[..., 0])
-        return masked_mean(bce, batch.mask)
+        return masked_bce(outputs, batch.targets, batch.mask)
 
     def metric(self, outputs: jax.Array, batch: Batch) -> jax.Array:
-        correct = ((outputs[..., 0] > 0) == (batch.targets[..., 0] > 0.5)).astype(jnp.float32)
-        return masked_mean(correct, batch.mask)
+        return masked_bit_accuracy(outputs, batch.targets, batch.mask)
 
     def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
-        return bernoulli_bits(key, (length, 1))
+        return _jit_bits(key, (length, 1))
 
     def input_key(self) -> Hashable:
         return BITS_INPUT_KEY
@@ -126,10 +150,9 @@ class DelayedCopy(_DelayedBits):
     therefore means the delay has been bridged, while tolerating a few percent of errors that
     a model still sharpening its memory makes; it is far above the sampling noise of chance
     (with >= 256 scored bits, chance exceeds 0.6 with probability < 1e-3).
-    """
 
-    def targets(self, x: jax.Array, delay: jax.Array) -> jax.Array:
-        return delayed(x, delay)
+    (Delayed copy is the one-tap member of the `delayed_xor` parity family.)
+    """
 
 
 @register_task("delayed_xor")
@@ -164,20 +187,12 @@ class DelayedXOR(_DelayedBits):
             else:
                 rule = f"be a multiple of 2**order = {n} (taps at lags horizon*k/{n}, k=1..{n})"
             raise TaskConfigError(f"{name}: horizon must {rule}, got {self.horizon}")
-
-    @property
-    def n_taps(self) -> int:
-        return 2**self.order
+        self.n_taps = n
 
     def tap_lags(self, horizon: int | None = None) -> list[int]:
         """The lags whose input bits enter the parity (for documentation and tests)."""
         d = self.horizon if horizon is None else horizon
         return [d * k // self.n_taps for k in range(1, self.n_taps + 1)]
-
-    def targets(self, x: jax.Array, delay: jax.Array) -> jax.Array:
-        n = self.n_taps
-        total = sum(delayed(x, delay * k // n) for k in range(1, n + 1))
-        return jnp.mod(total, 2.0)
 
     def static_key(self) -> Hashable:
         return (*super().static_key(), self.order)

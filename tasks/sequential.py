@@ -6,6 +6,7 @@ The model reads one value per step and is scored on its 10 logits at the last st
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import random
@@ -31,6 +32,18 @@ class DatasetUnavailable(RuntimeError):
     """
 
 
+@jax.jit
+def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of logits (batch, time, classes) over the steps where mask is 1."""
+    return masked_mean(softmax_cross_entropy(logits, labels), mask)
+
+
+@jax.jit
+def masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Fraction of masked steps whose arg-max class is the label."""
+    return masked_mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32), mask)
+
+
 class _LastStepClassification(Task):
     """Shared body: sequences (N, T) of floats, a label each, CE + accuracy at the last step."""
 
@@ -39,22 +52,11 @@ class _LastStepClassification(Task):
     input_size = 1
     output_size = NUM_CLASSES
 
-    def _readout_mask(self, batch_size: int) -> jax.Array:
-        mask = (jnp.arange(self.seq_len) == self.seq_len - 1).astype(jnp.float32)
-        return jnp.broadcast_to(mask, (batch_size, self.seq_len))
-
-    def _batch(self, x: jax.Array, labels: jax.Array) -> Batch:
-        """x (batch, T) float32, labels (batch,) -> Batch with labels at every step, scored at the last."""
-        b = x.shape[0]
-        targets = jnp.broadcast_to(labels.astype(jnp.int32)[:, None], (b, self.seq_len))
-        return Batch(inputs=x[..., None], targets=targets, mask=self._readout_mask(b))
-
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
-        return masked_mean(softmax_cross_entropy(outputs, batch.targets), batch.mask)
+        return masked_cross_entropy(outputs, batch.targets, batch.mask)
 
     def metric(self, outputs: jax.Array, batch: Batch) -> jax.Array:
-        correct = (jnp.argmax(outputs, axis=-1) == batch.targets).astype(jnp.float32)
-        return masked_mean(correct, batch.mask)
+        return masked_accuracy(outputs, batch.targets, batch.mask)
 
 
 # ---------------------------------------------------------------------------------------
@@ -94,6 +96,27 @@ def mnist1d_data(seed: int = 42) -> dict[str, np.ndarray]:
         return _MNIST1D_CACHE[seed]
 
 
+@functools.partial(jax.jit, static_argnames=("horizon",))
+def _standardize_and_pad(x: jax.Array, mean, std, horizon: int) -> jax.Array:
+    return jnp.pad((x - mean) / std, ((0, 0), (0, horizon)))
+
+
+@jax.jit
+def _readout_batch(x: jax.Array, labels: jax.Array) -> Batch:
+    """x (batch, T) float32, labels (batch,) -> Batch with labels at every step, scored at the last."""
+    b, t_len = x.shape
+    targets = jnp.broadcast_to(labels.astype(jnp.int32)[:, None], (b, t_len))
+    mask = jnp.broadcast_to((jnp.arange(t_len) == t_len - 1).astype(jnp.float32), (b, t_len))
+    return Batch(inputs=x[..., None], targets=targets, mask=mask)
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "horizon"))
+def _mnist1d_batch(arrays: PyTree, key: jax.Array, *, batch_size: int, horizon: int) -> Batch:
+    idx = jax.random.randint(key, (batch_size,), 0, arrays["y"].shape[0])
+    x = _standardize_and_pad(arrays["x"][idx], arrays["mean"], arrays["std"], horizon)
+    return _readout_batch(x, arrays["y"][idx])
+
+
 @register_task("mnist1d")
 class MNIST1D(_LastStepClassification):
     """MNIST-1D (Greydanus 2020), one value per step, class read out after `horizon` blank steps.
@@ -110,9 +133,10 @@ class MNIST1D(_LastStepClassification):
     Options (defaults): `batch_size=64`, `success_threshold=0.6`. Sizes: 1 in, 10 logits out.
 
     Success: held-out accuracy >= 0.6. Chance is 0.1; a logistic regression on the whole
-    sequence gets about 0.32 and an MLP about 0.68 (Greydanus' baselines); a small GRU
-    (hidden 64, Adam 1e-3, batch 64) passes 0.6 within a few hundred to a thousand steps at
-    horizon 0, so 0.6 means "learned the task", and at long horizons, "and kept the answer".
+    sequence gets about 0.32 and an MLP about 0.68 (Greydanus' baselines). Measured here: the
+    zoo's GRU (hidden 64, Adam 1e-3, batch 64, horizon 0) reaches 0.50 after 500 steps, 0.64
+    after 700 and 0.77 after 1000, and keeps improving. So 0.6 means "learned the task", and at
+    long horizons "and kept the answer across the blank steps".
     """
 
     def __init__(self, *, horizon: int, batch_size: int = 64, success_threshold: float = 0.6) -> None:
@@ -130,30 +154,34 @@ class MNIST1D(_LastStepClassification):
         self._eval: Batch | None = None
 
     def _inputs(self, x: jax.Array) -> jax.Array:
-        x = (x - self._mean) / self._std
-        return jnp.pad(x, ((0, 0), (0, self.horizon)))
+        return _standardize_and_pad(x, self._mean, self._std, self.horizon)
 
     def arrays(self) -> PyTree:
         if self._arrays is None:
             data = mnist1d_data()
-            self._arrays = {"x": jnp.asarray(data["x"]), "y": jnp.asarray(data["y"])}
+            self._arrays = {
+                "x": jnp.asarray(data["x"]),
+                "y": jnp.asarray(data["y"]),
+                "mean": jax.device_put(np.float32(self._mean)),
+                "std": jax.device_put(np.float32(self._std)),
+            }
         return self._arrays
 
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
-        idx = jax.random.randint(key, (self.batch_size,), 0, arrays["y"].shape[0])
-        return self._batch(self._inputs(arrays["x"][idx]), arrays["y"][idx])
+        return _mnist1d_batch(arrays, key, batch_size=self.batch_size, horizon=self.horizon)
 
     def eval_batch(self) -> Batch:
         if self._eval is None:
             data = mnist1d_data()
-            self._eval = self._batch(self._inputs(jnp.asarray(data["x_test"])), jnp.asarray(data["y_test"]))
+            x = self._inputs(jnp.asarray(data["x_test"]))
+            self._eval = _readout_batch(x, jnp.asarray(data["y_test"]))
         return self._eval
 
     def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
         # Whole training sequences (with their blank tails) back to back.
         n = -(-length // self.seq_len)
-        idx = jax.random.randint(key, (n,), 0, arrays["y"].shape[0])
-        return self._inputs(arrays["x"][idx]).reshape(-1, 1)[:length]
+        batch = _mnist1d_batch(arrays, key, batch_size=n, horizon=self.horizon)
+        return batch.inputs.reshape(-1, 1)[:length]
 
     def input_key(self) -> Hashable:
         return ("mnist1d", self.seq_len)
@@ -255,6 +283,20 @@ def downsample(images: np.ndarray, side: int) -> np.ndarray:
     return np.rint(pooled).astype(np.uint8)
 
 
+@jax.jit
+def _pixel_inputs(images: jax.Array, permutation: jax.Array, mean, std) -> jax.Array:
+    """uint8 pixel rows (batch, T) -> standardized float32 in the order `permutation`."""
+    x = images[:, permutation].astype(jnp.float32) / 255.0
+    return (x - mean) / std
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size",))
+def _pixel_batch(arrays: PyTree, key: jax.Array, *, batch_size: int) -> Batch:
+    idx = jax.random.randint(key, (batch_size,), 0, arrays["labels"].shape[0])
+    x = _pixel_inputs(arrays["images"][idx], arrays["permutation"], arrays["mean"], arrays["std"])
+    return _readout_batch(x, arrays["labels"][idx])
+
+
 class _PixelMNIST(_LastStepClassification):
     """Shared body of smnist / psmnist; `_permutation()` fixes the pixel order."""
 
@@ -301,9 +343,6 @@ class _PixelMNIST(_LastStepClassification):
     def _permutation(self) -> np.ndarray:
         return np.arange(self.seq_len, dtype=np.int32)
 
-    def _inputs(self, images: jax.Array, arrays: PyTree) -> jax.Array:
-        x = images[:, arrays["permutation"]].astype(jnp.float32) / 255.0
-        return (x - arrays["mean"]) / arrays["std"]
 
     def arrays(self) -> PyTree:
         if self._arrays is None:
@@ -311,25 +350,24 @@ class _PixelMNIST(_LastStepClassification):
                 "images": jnp.asarray(self._train[0]),
                 "labels": jnp.asarray(self._train[1]),
                 "permutation": jnp.asarray(self.permutation),
-                "mean": jnp.asarray(self._mean, jnp.float32),
-                "std": jnp.asarray(self._std, jnp.float32),
+                "mean": jax.device_put(np.float32(self._mean)),
+                "std": jax.device_put(np.float32(self._std)),
             }
         return self._arrays
 
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
-        idx = jax.random.randint(key, (self.batch_size,), 0, arrays["labels"].shape[0])
-        return self._batch(self._inputs(arrays["images"][idx], arrays), arrays["labels"][idx])
+        return _pixel_batch(arrays, key, batch_size=self.batch_size)
 
     def eval_batch(self) -> Batch:
         if self._eval is None:
             a = self.arrays()
-            self._eval = self._batch(self._inputs(jnp.asarray(self._test[0]), a), jnp.asarray(self._test[1]))
+            x = _pixel_inputs(jnp.asarray(self._test[0]), a["permutation"], a["mean"], a["std"])
+            self._eval = _readout_batch(x, jnp.asarray(self._test[1]))
         return self._eval
 
     def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
         n = -(-length // self.seq_len)
-        idx = jax.random.randint(key, (n,), 0, arrays["labels"].shape[0])
-        return self._inputs(arrays["images"][idx], arrays).reshape(-1, 1)[:length]
+        return _pixel_batch(arrays, key, batch_size=n).inputs.reshape(-1, 1)[:length]
 
     def input_key(self) -> Hashable:
         return (type(self).__qualname__, self.seq_len, *self._input_extra())
