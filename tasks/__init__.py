@@ -40,7 +40,7 @@ def create_task(name: str, *, horizon: int, **options: Any) -> Task:
 
 
 def _check_option_names(name: str, factory: Callable, options: dict[str, Any]) -> None:
-    """A one-line TaskConfigError for options `factory` does not accept (its allowed ones listed)."""
+    """A one-line TaskConfigError for options `factory` does not take (listing the allowed)."""
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # no introspectable signature: let the call decide
@@ -55,7 +55,8 @@ def _check_option_names(name: str, factory: Callable, options: dict[str, Any]) -
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TaskConfigError(
-            f"{name}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"{name}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(sorted(allowed)) or '(none)'}"
         )
 
@@ -68,7 +69,8 @@ def _accepted_options(factory: Callable) -> list[str]:
         if init is None or klass is object:
             continue
         params = inspect.signature(init).parameters
-        names += [n for n, p in params.items() if n != "self" and p.kind is inspect.Parameter.KEYWORD_ONLY]
+        keyword_only = inspect.Parameter.KEYWORD_ONLY
+        names += [n for n, p in params.items() if n != "self" and p.kind is keyword_only]
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             return names
     return []  # the chain ends in **kwargs: anything may be accepted

@@ -22,7 +22,9 @@ def eval_key(tag: str) -> jax.Array:
     return jax.random.fold_in(jax.random.key(EVAL_SEED), zlib.crc32(tag.encode()) & 0x7FFFFFFF)
 
 
-def _interval(lo: float | None, hi: float | None, *, lo_open: bool = False, hi_open: bool = False) -> str:
+def _interval(
+    lo: float | None, hi: float | None, *, lo_open: bool = False, hi_open: bool = False
+) -> str:
     left = "(" if lo_open else "["
     right = ")" if hi_open or hi is None else "]"
     return f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"

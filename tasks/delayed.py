@@ -31,7 +31,7 @@ BITS_INPUT_KEY = ("bernoulli_bits", 0.5, 1)
 
 
 def delayed(x: jax.Array, lag: jax.Array) -> jax.Array:
-    """`x` (batch, time, channels) delayed by `lag` steps along time: out_t = x_{t-lag}, 0 for t < lag.
+    """`x` (batch, time, channels) delayed by `lag` steps: out_t = x_{t-lag}, 0 for t < lag.
 
     `lag` may be a traced integer, so one compiled function serves every delay.
     """
@@ -41,8 +41,10 @@ def delayed(x: jax.Array, lag: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("batch_size", "seq_len", "n_taps"))
-def parity_batch(delay: jax.Array, key: jax.Array, *, batch_size: int, seq_len: int, n_taps: int) -> Batch:
-    """Bits x and targets y_t = parity of x at the lags delay*k/n_taps, k = 1..n_taps, for t >= delay.
+def parity_batch(
+    delay: jax.Array, key: jax.Array, *, batch_size: int, seq_len: int, n_taps: int
+) -> Batch:
+    """Bits x; targets y_t = parity of x at lags delay*k/n_taps, k = 1..n_taps, for t >= delay.
 
     n_taps = 1 is the delayed copy, n_taps = 2 the delayed XOR. `delay` may be traced.
     """

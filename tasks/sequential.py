@@ -1,4 +1,4 @@
-"""Sequential classification: MNIST-1D (generated offline) and sMNIST / psMNIST (tensorflow-datasets).
+"""Sequential classification: MNIST-1D (generated offline), sMNIST / psMNIST (tensorflow-datasets).
 
 The model reads one value per step and is scored on its 10 logits at the last step only
 (cross-entropy there; accuracy there on the held-out set).
@@ -34,7 +34,7 @@ class DatasetUnavailable(RuntimeError):
 
 @jax.jit
 def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy of logits (batch, time, classes) over the steps where mask is 1."""
+    """Mean softmax cross-entropy of logits (batch, time, classes) over the masked steps."""
     return masked_mean(softmax_cross_entropy(logits, labels), mask)
 
 
@@ -103,7 +103,7 @@ def _standardize_and_pad(x: jax.Array, mean, std, horizon: int) -> jax.Array:
 
 @jax.jit
 def _readout_batch(x: jax.Array, labels: jax.Array) -> Batch:
-    """x (batch, T) float32, labels (batch,) -> Batch with labels at every step, scored at the last."""
+    """x (batch, T), labels (batch,) -> Batch with the label at every step, scored at the last."""
     b, t_len = x.shape
     targets = jnp.broadcast_to(labels.astype(jnp.int32)[:, None], (b, t_len))
     mask = jnp.broadcast_to((jnp.arange(t_len) == t_len - 1).astype(jnp.float32), (b, t_len))
@@ -139,7 +139,9 @@ class MNIST1D(_LastStepClassification):
     long horizons "and kept the answer across the blank steps".
     """
 
-    def __init__(self, *, horizon: int, batch_size: int = 64, success_threshold: float = 0.6) -> None:
+    def __init__(
+        self, *, horizon: int, batch_size: int = 64, success_threshold: float = 0.6
+    ) -> None:
         name = type(self).name
         self.horizon = check_int(name, "horizon", horizon, 0, 100_000)
         self.batch_size = check_int(name, "batch_size", batch_size, 1)
@@ -196,9 +198,10 @@ class MNIST1D(_LastStepClassification):
 
 RESOLUTIONS = {49: 7, 196: 14, 784: 28}  # sequence length -> image side
 _HOW_TO_PROVIDE = (
-    "prepare it on a machine with internet, e.g. `tfds build mnist --file_format=array_record "
-    "--data_dir=DIR` (or, with tensorflow installed, `tfds.load('mnist', data_dir=DIR)`), copy DIR "
-    "here and set TFDS_DATA_DIR=DIR or pass data_dir=DIR"
+    "prepare it on a machine with internet and tensorflow, e.g. `tfds build mnist "
+    "--file_format=array_record --data_dir=DIR` (read here without tensorflow; "
+    "`tfds.load('mnist', data_dir=DIR)` files need tensorflow here too), copy DIR here and "
+    "set TFDS_DATA_DIR=DIR or pass data_dir=DIR"
 )
 _MNIST_LOCK = threading.Lock()
 _MNIST_CACHE: dict[tuple[str, str, int | None], tuple[np.ndarray, np.ndarray]] = {}
@@ -236,7 +239,8 @@ def _read_split(builder, split: str, limit: int | None) -> tuple[np.ndarray, np.
 
         n = "" if limit is None else f"[:{limit}]"
         ds = tfds.as_numpy(builder.as_dataset(split=f"{split}{n}", batch_size=-1))
-        return np.asarray(ds["image"], np.uint8).reshape(-1, 28, 28), np.asarray(ds["label"], np.int32)
+        images = np.asarray(ds["image"], np.uint8).reshape(-1, 28, 28)
+        return images, np.asarray(ds["label"], np.int32)
 
     n = len(source) if limit is None else min(limit, len(source))
     images = np.empty((n, 28, 28), np.uint8)
@@ -252,17 +256,23 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None, limit: int
     """MNIST `split` ("train" / "test") from tensorflow-datasets, without downloading.
 
     Returns (images uint8 (N, 28, 28), labels int32 (N,)), the first `limit` examples in the
-    order tfds stores them; cached in-process. Raises `DatasetUnavailable` (fast, no network)
-    where the data are not prepared in `data_dir` (default: $TFDS_DATA_DIR, else tfds' default).
+    order tfds stores them; cached in-process. Reading the 60k training images through the
+    array_record data source decodes each PNG (tens of seconds on two cores, once per
+    process). Raises `DatasetUnavailable` (fast, no network) where the data are not prepared
+    in `data_dir` (default: $TFDS_DATA_DIR, else tfds' default).
     """
     try:
         import tensorflow_datasets as tfds
     except ImportError as e:  # pragma: no cover - a declared dependency
-        raise DatasetUnavailable(f"tensorflow-datasets is not installed ({e}); pip install tensorflow-datasets") from e
+        raise DatasetUnavailable(
+            f"tensorflow-datasets is not installed ({e}); pip install tensorflow-datasets"
+        ) from e
     try:
         builder = tfds.builder("mnist", data_dir=_data_dir(data_dir))
     except Exception as e:
-        raise DatasetUnavailable(f"tensorflow-datasets cannot open MNIST ({e}); {_HOW_TO_PROVIDE}") from e
+        raise DatasetUnavailable(
+            f"tensorflow-datasets cannot open MNIST ({e}); {_HOW_TO_PROVIDE}"
+        ) from e
     key = (str(builder.data_dir), split, limit)
     with _MNIST_LOCK:
         if key not in _MNIST_CACHE:
@@ -315,7 +325,9 @@ class _PixelMNIST(_LastStepClassification):
         integral = isinstance(horizon, numbers.Integral) and not isinstance(horizon, bool)
         if not (integral and int(horizon) in RESOLUTIONS):
             allowed = ", ".join(f"{t} ({s}x{s})" for t, s in RESOLUTIONS.items())
-            raise TaskConfigError(f"{name}: horizon must be one of {allowed} pixels, got {horizon!r}")
+            raise TaskConfigError(
+                f"{name}: horizon must be one of {allowed} pixels, got {horizon!r}"
+            )
         self.horizon = int(horizon)
         self.side = RESOLUTIONS[self.horizon]
         self.seq_len = self.horizon
@@ -342,7 +354,6 @@ class _PixelMNIST(_LastStepClassification):
 
     def _permutation(self) -> np.ndarray:
         return np.arange(self.seq_len, dtype=np.int32)
-
 
     def arrays(self) -> PyTree:
         if self._arrays is None:

@@ -30,15 +30,17 @@ PAPER_NU0_GRID = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
 
 
 def horizon_to_nu0(horizon: float) -> float:
-    """The eigenvalue-magnitude floor nu0 = 1 - 1/horizon of a teacher with memory `horizon` >= 1."""
+    """The eigenvalue-magnitude floor nu0 = 1 - 1/horizon of a teacher with memory horizon >= 1."""
     h = float(horizon)
     if not (math.isfinite(h) and h >= 1.0):
-        raise TaskConfigError(f"teacher_student: horizon must be a finite number >= 1, got {horizon!r}")
+        raise TaskConfigError(
+            f"teacher_student: horizon must be a finite number >= 1, got {horizon!r}"
+        )
     return 1.0 - 1.0 / h
 
 
 def nu0_to_horizon(nu0: float) -> float:
-    """The memory time scale 1/(1 - nu0) of a teacher whose eigenvalue magnitudes are >= nu0 in [0, 1)."""
+    """The memory time scale 1/(1 - nu0) of a teacher with eigenvalue magnitudes in [nu0, 1)."""
     v = float(nu0)
     if not (0.0 <= v < 1.0):
         raise TaskConfigError(f"teacher_student: nu0 must be in [0, 1), got {nu0!r}")
@@ -87,7 +89,9 @@ def make_teacher(
     return {"A": a, "B": b, "C": c / scale, "D": d / scale}
 
 
-def impulse_response(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, length: int) -> np.ndarray:
+def impulse_response(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, length: int
+) -> np.ndarray:
     """K (length, out, in) with K_0 = D and K_k = C A^(k-1) B: y_t = sum_k K_k x_{t-k} (h_0 = 0)."""
     kernel = np.empty((length, c.shape[0], b.shape[1]))
     kernel[0] = d
@@ -129,7 +133,9 @@ def relative_mse(outputs: jax.Array, targets: jax.Array, mask: jax.Array) -> jax
 
 
 @functools.partial(jax.jit, static_argnames=("batch_size", "seq_len", "input_size"))
-def teacher_batch(arrays: PyTree, key: jax.Array, *, batch_size: int, seq_len: int, input_size: int) -> Batch:
+def teacher_batch(
+    arrays: PyTree, key: jax.Array, *, batch_size: int, seq_len: int, input_size: int
+) -> Batch:
     """Gaussian inputs and the teacher's outputs; every step counts."""
     x = jax.random.normal(key, (batch_size, seq_len, input_size), jnp.float32)
     mask = jnp.ones((batch_size, seq_len), jnp.float32)
@@ -226,7 +232,8 @@ class TeacherStudent(Task):
             t = self.teacher
             kernel = impulse_response(t["A"], t["B"], t["C"], t["D"], self.seq_len)
             self._arrays = {
-                k: jax.device_put(np.asarray(v, np.float32)) for k, v in {**t, "kernel": kernel}.items()
+                k: jax.device_put(np.asarray(v, np.float32))
+                for k, v in {**t, "kernel": kernel}.items()
             }
         return self._arrays
 

@@ -43,7 +43,7 @@ def _np(batch: Batch):
 
 
 def _same(a: Batch, b: Batch) -> bool:
-    return all(np.array_equal(x, y) for x, y in zip(_np(a), _np(b)))
+    return all(np.array_equal(x, y) for x, y in zip(_np(a), _np(b), strict=True))
 
 
 def _perfect_logits(task, batch: Batch) -> jax.Array:
@@ -71,7 +71,11 @@ def test_unknown_task_name():
 @pytest.mark.parametrize(
     "name, options, fragments",
     [
-        ("delayed_copy", dict(horizon=400), ["delayed_copy: horizon", "[1, seq_len-1] = [1, 299]", "got 400"]),
+        (
+            "delayed_copy",
+            dict(horizon=400),
+            ["delayed_copy: horizon", "[1, seq_len-1] = [1, 299]", "got 400"],
+        ),
         ("delayed_copy", dict(horizon=0), ["horizon must be an integer", "got 0"]),
         ("delayed_copy", dict(horizon=-3), ["horizon must be an integer", "got -3"]),
         ("delayed_copy", dict(horizon=2.5), ["horizon must be an integer", "got 2.5"]),
@@ -79,19 +83,39 @@ def test_unknown_task_name():
         ("delayed_copy", dict(horizon=True), ["horizon must be an integer", "got True"]),
         ("delayed_copy", dict(horizon=50, seq_len=40), ["[1, seq_len-1] = [1, 39]", "got 50"]),
         ("delayed_copy", dict(horizon=5, batch_size=0), ["batch_size must be an integer", "got 0"]),
-        ("delayed_copy", dict(horizon=5, success_threshold=1.5), ["success_threshold", "(0.5, 1.0]"]),
-        ("delayed_copy", dict(horizon=5, delay=3), ["unknown option 'delay'", "allowed:", "seq_len"]),
+        (
+            "delayed_copy",
+            dict(horizon=5, success_threshold=1.5),
+            ["success_threshold", "(0.5, 1.0]"],
+        ),
+        (
+            "delayed_copy",
+            dict(horizon=5, delay=3),
+            ["unknown option 'delay'", "allowed:", "seq_len"],
+        ),
         ("delayed_xor", dict(horizon=5), ["delayed_xor: horizon must be even", "got 5"]),
         ("delayed_xor", dict(horizon=6, order=2), ["multiple of 2**order = 4", "got 6"]),
         ("delayed_xor", dict(horizon=8, order=0), ["order must be an integer", "got 0"]),
         ("delayed_xor", dict(horizon=8, order="2"), ["order must be an integer"]),
-        ("teacher_student", dict(horizon=0.5), ["teacher_student: horizon", "[1.0, inf)", "got 0.5"]),
+        (
+            "teacher_student",
+            dict(horizon=0.5),
+            ["teacher_student: horizon", "[1.0, inf)", "got 0.5"],
+        ),
         ("teacher_student", dict(horizon=float("inf")), ["horizon must be a finite number"]),
         ("teacher_student", dict(horizon=10, input_size=0), ["input_size must be an integer"]),
-        ("teacher_student", dict(horizon=10, teacher_seed=1.5), ["teacher_seed must be an integer"]),
+        (
+            "teacher_student",
+            dict(horizon=10, teacher_seed=1.5),
+            ["teacher_seed must be an integer"],
+        ),
         ("teacher_student", dict(horizon=10, nu0=0.9), ["unknown option 'nu0'", "teacher_seed"]),
         ("mnist1d", dict(horizon=-1), ["mnist1d: horizon must be an integer in [0,", "got -1"]),
-        ("smnist", dict(horizon=100), ["smnist: horizon must be one of 49 (7x7), 196 (14x14), 784 (28x28)", "got 100"]),
+        (
+            "smnist",
+            dict(horizon=100),
+            ["smnist: horizon must be one of 49 (7x7), 196 (14x14), 784 (28x28)", "got 100"],
+        ),
         ("psmnist", dict(horizon=28), ["psmnist: horizon must be one of 49", "got 28"]),
         ("psmnist", dict(horizon=49, permutation_seed=-1), ["permutation_seed must be an integer"]),
         ("smnist", dict(horizon=49, permutation_seed=1), ["unknown option 'permutation_seed'"]),
@@ -143,7 +167,7 @@ SMALL = dict(seq_len=60, batch_size=8)
 
 
 def test_delayed_copy_targets_one_compilation_across_horizons():
-    """Targets vs a numpy loop, for two horizons through ONE jitted function (as the harness does)."""
+    """Targets vs a numpy loop, two horizons through ONE jitted function (as the harness does)."""
     t5 = tasks.create_task("delayed_copy", horizon=5, **SMALL)
     t23 = tasks.create_task("delayed_copy", horizon=23, **SMALL)
     assert t5.static_key() == t23.static_key()
@@ -167,7 +191,9 @@ def test_delayed_copy_targets_one_compilation_across_horizons():
     # determinism from the key
     k = jax.random.key(11)
     assert _same(sample(t5.arrays(), k), sample(t5.arrays(), k))
-    assert not np.array_equal(sample(t5.arrays(), k).inputs, sample(t5.arrays(), jax.random.key(12)).inputs)
+    assert not np.array_equal(
+        sample(t5.arrays(), k).inputs, sample(t5.arrays(), jax.random.key(12)).inputs
+    )
 
 
 def test_delayed_xor_targets_match_parity_of_the_inputs():
@@ -181,7 +207,9 @@ def test_delayed_xor_targets_match_parity_of_the_inputs():
     np.testing.assert_array_equal(y[..., 0], plain)
     np.testing.assert_array_equal(mask, _parity_reference(x, 10, 1)[1])
     assert xor.tap_lags() == [5, 10]
-    assert _same(xor.sample(xor.arrays(), jax.random.key(0)), xor.sample(xor.arrays(), jax.random.key(0)))
+    assert _same(
+        xor.sample(xor.arrays(), jax.random.key(0)), xor.sample(xor.arrays(), jax.random.key(0))
+    )
 
     # order 2: parity of 4 bits at lags d/4, d/2, 3d/4, d; two horizons, one compilation
     x8 = tasks.create_task("delayed_xor", horizon=8, order=2, **SMALL)
@@ -221,7 +249,9 @@ def test_eval_set_fixed_across_instances_and_cached():
     np.testing.assert_array_equal(y[..., 0], _copy_reference(x, 30)[0])
     # the eval set is not what a training seed draws
     for seed in (0, 1):
-        batch = tasks.create_task("delayed_copy", horizon=30, batch_size=256).sample(t1.arrays(), jax.random.key(seed))
+        batch = tasks.create_task("delayed_copy", horizon=30, batch_size=256).sample(
+            t1.arrays(), jax.random.key(seed)
+        )
         assert not np.array_equal(x, batch.inputs)
 
 
@@ -246,7 +276,7 @@ def test_bit_task_loss_and_perfect_predictor(name, horizon):
 def test_horizon_nu0_mapping_both_ways():
     grid = [0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99]
     expected = [1 / (1 - v) for v in grid]
-    for v, h in zip(grid, expected):
+    for v, h in zip(grid, expected, strict=True):
         assert tasks.nu0_to_horizon(v) == pytest.approx(h)
         assert tasks.horizon_to_nu0(h) == pytest.approx(v)
     assert teacher_student.PAPER_HORIZONS == pytest.approx(expected)
@@ -331,7 +361,9 @@ def test_teacher_metric_and_loss():
     assert float(task.metric(zero, ev)) == pytest.approx(1.0)
     assert float(task.metric(ev.targets, ev)) == 0.0
     loss = float(task.loss(zero, ev))
-    assert np.isfinite(loss) and loss == pytest.approx(0.5 * float(jnp.mean(ev.targets**2)), rel=1e-5)
+    assert np.isfinite(loss) and loss == pytest.approx(
+        0.5 * float(jnp.mean(ev.targets**2)), rel=1e-5
+    )
     assert 0.8 < float(jnp.mean(ev.targets**2)) < 1.2  # output normalised to unit power
     assert not task.higher_is_better
     assert task.solved(0.01) and not task.solved(1.0) and task.success_threshold == 0.05
@@ -343,7 +375,7 @@ def test_teacher_metric_and_loss():
 # --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mnist1d_offline():
-    """Generate MNIST-1D once, with every network call refused, and check the global RNGs survive."""
+    """Generate MNIST-1D once with every network call refused; the global RNGs must survive."""
     sequential._MNIST1D_CACHE.clear()
     np.random.seed(123)
     random.seed(123)
@@ -382,7 +414,9 @@ def test_mnist1d_shapes_blank_steps_and_readout(mnist1d_offline):
     # each sequence is a standardized training sequence with its label
     mean, std = data["x"].mean(), data["x"].std()
     for i in range(3):
-        row = np.flatnonzero(np.all(np.isclose((data["x"] - mean) / std, x[i, :40, 0], atol=1e-5), axis=1))
+        row = np.flatnonzero(
+            np.all(np.isclose((data["x"] - mean) / std, x[i, :40, 0], atol=1e-5), axis=1)
+        )
         assert row.size >= 1 and data["y"][row[0]] == y[i, 0]
     train_inputs = (data["x"] - mean) / std
     assert abs(train_inputs.mean()) < 1e-4 and abs(train_inputs.std() - 1) < 1e-4
@@ -395,7 +429,9 @@ def test_mnist1d_shapes_blank_steps_and_readout(mnist1d_offline):
 
     plain = tasks.create_task("mnist1d", horizon=0)
     assert plain.seq_len == 40 and plain.static_key() != task.static_key()
-    assert _same(task.sample(task.arrays(), jax.random.key(5)), task.sample(task.arrays(), jax.random.key(5)))
+    assert _same(
+        task.sample(task.arrays(), jax.random.key(5)), task.sample(task.arrays(), jax.random.key(5))
+    )
 
 
 def test_mnist1d_loss_and_perfect_predictor(mnist1d_offline):
@@ -413,6 +449,7 @@ def test_mnist1d_loss_and_perfect_predictor(mnist1d_offline):
 # sMNIST / psMNIST through tensorflow-datasets
 # --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def mocked_mnist(no_network):
     sequential.clear_mnist_cache()
@@ -426,7 +463,9 @@ def _pool_reference(image: np.ndarray, side: int) -> np.ndarray:
     out = np.zeros((side, side))
     for r in range(side):
         for c in range(side):
-            out[r, c] = np.round(image[r * f : (r + 1) * f, c * f : (c + 1) * f].astype(np.float64).mean())
+            out[r, c] = np.round(
+                image[r * f : (r + 1) * f, c * f : (c + 1) * f].astype(np.float64).mean()
+            )
     return out.reshape(-1)
 
 
@@ -461,8 +500,12 @@ def test_psmnist_fixed_permutation(mocked_mnist):
     p = tasks.create_task("psmnist", horizon=196, batch_size=6, eval_size=8)
     perm = np.asarray(p.arrays()["permutation"])
     assert sorted(perm.tolist()) == list(range(196)) and not (perm == np.arange(196)).all()
-    np.testing.assert_array_equal(perm, np.asarray(tasks.create_task("psmnist", horizon=196).arrays()["permutation"]))
-    other = np.asarray(tasks.create_task("psmnist", horizon=196, permutation_seed=1).arrays()["permutation"])
+    np.testing.assert_array_equal(
+        perm, np.asarray(tasks.create_task("psmnist", horizon=196).arrays()["permutation"])
+    )
+    other = np.asarray(
+        tasks.create_task("psmnist", horizon=196, permutation_seed=1).arrays()["permutation"]
+    )
     assert not np.array_equal(perm, other)
     np.testing.assert_array_equal(np.asarray(s.arrays()["permutation"]), np.arange(196))
     # the permuted inputs are the plain inputs in the permuted order, for training and eval
@@ -470,7 +513,9 @@ def test_psmnist_fixed_permutation(mocked_mnist):
     bs, bp = s.sample(s.arrays(), key), p.sample(p.arrays(), key)
     np.testing.assert_array_equal(np.asarray(bp.inputs), np.asarray(bs.inputs)[:, perm])
     np.testing.assert_array_equal(np.asarray(bp.targets), np.asarray(bs.targets))
-    np.testing.assert_array_equal(np.asarray(p.eval_batch().inputs), np.asarray(s.eval_batch().inputs)[:, perm])
+    np.testing.assert_array_equal(
+        np.asarray(p.eval_batch().inputs), np.asarray(s.eval_batch().inputs)[:, perm]
+    )
     assert p.success_threshold == 0.85 and s.success_threshold == 0.9
     assert p.input_key() != s.input_key()
 
@@ -495,10 +540,11 @@ def test_smnist_missing_data_fails_fast_with_instructions(tmp_path, monkeypatch,
 def prepared_mnist(tmp_path, no_network):
     """A small MNIST written by tfds itself as array_record files (PNG-encoded with PIL,
     since tfds' own encoder needs tensorflow), read back through the real, unmocked path."""
+    from unittest import mock
+
     from PIL import Image
     from tensorflow_datasets.core import dataset_builder
     from tensorflow_datasets.image_classification import mnist as tfds_mnist
-    from unittest import mock
 
     rng = np.random.default_rng(0)
     data = {
@@ -519,10 +565,18 @@ def prepared_mnist(tmp_path, no_network):
         for i in range(len(labels)):
             yield i, {"image": png(images[i]), "label": int(labels[i])}
 
-    with mock.patch.object(tfds_mnist.MNIST, "_split_generators", split_generators), mock.patch.object(
-        tfds_mnist.MNIST, "_generate_examples", generate_examples
-    ), mock.patch.object(dataset_builder.DatasetBuilder, "_make_download_manager", lambda self, **kw: mock.MagicMock()):
-        tfds.builder("mnist", data_dir=str(tmp_path)).download_and_prepare(file_format="array_record")
+    with (
+        mock.patch.object(tfds_mnist.MNIST, "_split_generators", split_generators),
+        mock.patch.object(tfds_mnist.MNIST, "_generate_examples", generate_examples),
+        mock.patch.object(
+            dataset_builder.DatasetBuilder,
+            "_make_download_manager",
+            lambda self, **kw: mock.MagicMock(),
+        ),
+    ):
+        tfds.builder("mnist", data_dir=str(tmp_path)).download_and_prepare(
+            file_format="array_record"
+        )
     sequential.clear_mnist_cache()
     yield tmp_path, data
     sequential.clear_mnist_cache()
@@ -533,12 +587,18 @@ def test_smnist_reads_real_array_record_files_without_tensorflow(prepared_mnist)
     task = tasks.create_task("smnist", horizon=784, data_dir=str(data_dir), eval_size=12)
     images, labels = (np.asarray(a) for a in (task.arrays()["images"], task.arrays()["labels"]))
     assert images.shape == (24, 784) and labels.shape == (24,)
+
     # tfds shuffles on write: compare as sets of (label, image)
     def rows(imgs, labs):
-        return sorted((int(label), img.reshape(-1).tobytes()) for img, label in zip(imgs, labs))
+        return sorted(
+            (int(label), img.reshape(-1).tobytes()) for img, label in zip(imgs, labs, strict=True)
+        )
 
     assert rows(images, labels) == rows(*data["train"])
     ev = task.eval_batch()
     assert ev.inputs.shape == (12, 784, 1)
-    raw_eval = np.rint(np.asarray(ev.inputs[..., 0]) * float(task.arrays()["std"]) * 255 + float(task.arrays()["mean"]) * 255)
+    raw_eval = np.rint(
+        np.asarray(ev.inputs[..., 0]) * float(task.arrays()["std"]) * 255
+        + float(task.arrays()["mean"]) * 255
+    )
     assert rows(raw_eval.astype(np.uint8), np.asarray(ev.targets[:, -1])) == rows(*data["test"])
