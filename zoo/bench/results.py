@@ -8,10 +8,12 @@ import fcntl
 import io
 import math
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
+from zoo.bench.checkpoint import crash_point, die_now
 from zoo.bench.suite import RunSpec
 from zoo.bench.train import RunResult
 
@@ -22,6 +24,9 @@ COLUMNS = [
     "lambda1_before", "spread_before", "lambda1_after", "spread_after",
     "grad_norm_before", "grad_norm_after", "note",
 ]
+
+
+STATUSES = ("solved", "unsolved", "diverged", "skipped")
 
 
 class OutputLockedError(RuntimeError):
@@ -87,48 +92,97 @@ def _format(row: dict[str, Any]) -> str:
 def append_row(path: Path, row: dict[str, Any]) -> None:
     """Append one row and fsync it, so a finished run survives any later crash."""
     new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", encoding="utf-8") as f:
+    line = _format(row)
+    with open(path, "a+b") as f:
         if new:
-            f.write(",".join(COLUMNS) + "\n")
-        f.write(_format(row))
+            f.write((",".join(COLUMNS) + "\n").encode())
+        else:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a line cut off by a crash: keep it apart from this one
+                f.write(b"\n")
+        data = line.encode("utf-8")
+        if crash_point("row"):  # test-only: die with half the line written
+            f.write(data[: len(data) // 2])
+            f.flush()
+            os.fsync(f.fileno())
+            die_now()
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
 
 def read_rows(path: Path) -> dict[str, dict[str, str]]:
-    """Rows by run_id. A damaged line (a write cut off by a crash) is dropped with a warning
-    and the file is rewritten without it, so that run is simply done again."""
+    """Rows by run_id, read tolerantly.
+
+    A damaged line (a write cut off by a crash, garbage) is dropped with a warning naming
+    the run where it can be told, a duplicated run is kept once, and rows written under an
+    older set of columns are carried over by column name. If anything had to be dropped,
+    the file is rewritten with the good rows only (the original is kept next to it as
+    runs.csv.damaged), so the dropped runs are simply done again.
+    """
     if not path.exists():
         return {}
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_bytes().decode("utf-8", errors="replace")
     lines = text.splitlines(keepends=True)
-    rows: dict[str, dict[str, str]] = {}
-    damaged = 0
-    header_ok = bool(lines) and lines[0].strip() == ",".join(COLUMNS)
-    if lines and not header_ok:
+    if not lines:
+        return {}
+    header = _parse_line(lines[0])
+    if header == COLUMNS:
+        columns, body, start = COLUMNS, lines[1:], 2
+    elif header and "run_id" in header and "status" in header:
+        columns, body, start = header, lines[1:], 2  # an older or newer schema: match by name
+    else:
         warnings.warn(f"{path}: unexpected header; rebuilding the file from readable rows", stacklevel=2)
-    for i, line in enumerate(lines[1:] if header_ok else lines, start=2 if header_ok else 1):
-        if not line.endswith("\n"):
-            damaged += 1  # cut off mid-write
+        columns, body, start = COLUMNS, lines, 1
+    rows: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for number, line in enumerate(body, start=start):
+        values = _parse_line(line) if line.endswith("\n") else None
+        row = dict(zip(columns, values, strict=True)) if values and len(values) == len(columns) else None
+        if row is None or not _valid(row):
+            if line.strip() and _parse_line(line) != COLUMNS:
+                first = line.split(",", 1)[0].strip()
+                what = "cut off" if not line.endswith("\n") else "damaged"
+                who = f" (run {first})" if _looks_like_run_id(first) else ""
+                problems.append(f"line {number}{who} {what}")
             continue
-        try:
-            values = next(csv.reader([line]))
-        except (csv.Error, StopIteration):
-            damaged += 1
-            continue
-        if len(values) != len(COLUMNS) or values[0] == "run_id":
-            damaged += int(values != COLUMNS)
-            continue
-        row = dict(zip(COLUMNS, values, strict=True))
-        if not row["run_id"] or row["status"] not in {"solved", "unsolved", "diverged", "skipped"}:
-            damaged += 1
-            continue
+        row = {c: row.get(c, "") for c in COLUMNS}
+        if row["run_id"] in rows:
+            problems.append(f"run {row['run_id']} recorded twice, kept once")
         rows[row["run_id"]] = row  # a duplicate keeps the last, identical by determinism
-    if damaged or not header_ok or len(rows) != len(lines) - 1:
-        if damaged:
-            warnings.warn(f"{path}: dropped {damaged} damaged line(s); those runs will be redone", stacklevel=2)
+    changed = columns != COLUMNS or len(rows) != len(body) or problems
+    if problems:
+        backup = path.with_name(path.name + ".damaged")
+        shutil.copyfile(path, backup)
+        warnings.warn(
+            f"{path}: {'; '.join(problems)}; runs without a good row will be redone "
+            f"(original kept as {backup.name})",
+            stacklevel=2,
+        )
+    if changed:
         _rewrite(path, rows.values())
     return rows
+
+
+def _parse_line(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _looks_like_run_id(text: str) -> bool:
+    return bool(text) and len(text) < 200 and text.count("-") >= 5 and text.isprintable() and '"' not in text
+
+
+def _valid(row: dict[str, str]) -> bool:
+    """A row a finished run could have written (not a line garbled into the right shape)."""
+    if not _looks_like_run_id(row.get("run_id", "")) or row.get("status") not in STATUSES:
+        return False
+    for column in ("seed", "steps_trained"):
+        if column in row and not row[column].isdigit():
+            return False
+    return True
 
 
 def _rewrite(path: Path, rows) -> None:

@@ -7,6 +7,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,34 @@ import tasks as task_registry
 from zoo.bench import results
 from zoo.bench.suite import RunSpec, Suite
 from zoo.bench.train import Interrupted, RunResult, train_run
+
+ERRORS_LOG = "errors.log"  # in the output folder: full tracebacks of runs that failed with an error
+
+# Exceptions that mean the numbers blew up, not that the code is wrong: the run is recorded
+# as diverged. (jax raises FloatingPointError under jax_debug_nans/jax_debug_infs.)
+NUMERICAL_ERRORS: tuple[type[BaseException], ...] = (FloatingPointError, OverflowError)
+
+
+def _numerical_errors() -> tuple[type[BaseException], ...]:
+    import numpy as np
+
+    return (*NUMERICAL_ERRORS, np.linalg.LinAlgError)
+
+
+class RunsFailed(RuntimeError):
+    """Some runs raised an error (a bug, not divergence); the other runs were recorded."""
+
+    def __init__(self, failures: list[str], errors_log: Path) -> None:
+        self.failures, self.errors_log = failures, errors_log
+        super().__init__(
+            f"{len(failures)} run(s) failed with an error and were not recorded: "
+            f"{', '.join(failures[:3])}{', ...' if len(failures) > 3 else ''}; "
+            f"tracebacks in {errors_log}; fix the cause and run the same command to do them"
+        )
+
+
+class WorkerDied(RuntimeError):
+    """A --workers process died (killed, out of memory, crashed) while running runs."""
 
 
 class Progress:
@@ -75,26 +104,57 @@ def summary_line(spec: RunSpec, result: RunResult, metric_name: str) -> str:
         "diverged": f"diverged by step {result.steps_trained}",
         "skipped": "skipped",
     }[result.status]
-    metric = f" ({metric_name} {result.metric:.4g})" if result.status != "skipped" else f" ({result.note})"
+    if result.status == "skipped" or (result.status == "diverged" and result.note):
+        metric = f" ({result.note})"
+    else:
+        metric = f" ({metric_name} {result.metric:.4g})"
     return (f"{spec.arch} {spec.task} h={spec.horizon:g} {spec.flossing} s={spec.seed}: "
             f"{what}{metric} {result.wall_time_s:.1f}s")
 
 
 def execute(spec: RunSpec, out_dir: Path, should_stop: Callable[[], bool]) -> dict:
-    """Train one run (or record why it cannot run) and return its runs.csv row."""
+    """Train one run (or record why it cannot run) and return its outcome.
+
+    The outcome is `{"row": runs.csv row, "summary": line}`, or, when the run raised an
+    error that is not a numerical failure (a bug), `{"error": one line, "traceback": text,
+    "summary": line}`, which is not recorded as a result. Numerical failures raised as
+    exceptions (FloatingPointError, OverflowError, LinAlgError) are recorded as diverged.
+    Raises only `Interrupted` (stopped on request) and KeyboardInterrupt.
+    """
     task_cls = None
+    progress = {"step": 0, "t0": time.perf_counter()}
+
+    def on_progress(step: int, metric: float) -> None:
+        progress["step"] = step
+
     try:
         horizon = int(spec.horizon) if float(spec.horizon).is_integer() else spec.horizon
         task = task_registry.create_task(spec.task, horizon=horizon, **dict(spec.task_options))
         task_cls = type(task)
-        result = train_run(spec, out_dir / "checkpoints" / spec.run_id, should_stop=should_stop)
+        result = train_run(spec, out_dir / "checkpoints" / spec.run_id, should_stop=should_stop,
+                           on_progress=on_progress)
     except task_registry.DatasetUnavailable as e:
         result = RunResult(status="skipped", metric=float("nan"), success=False, steps_to_success=None,
                            steps_trained=0, wall_time_s=0.0, note=str(e).splitlines()[0])
+    except Interrupted:
+        raise
+    except _numerical_errors() as e:
+        result = RunResult(status="diverged", metric=float("nan"), success=False, steps_to_success=None,
+                           steps_trained=progress["step"],
+                           wall_time_s=round(time.perf_counter() - progress["t0"], 3),
+                           note=f"{type(e).__name__}: {_first_line(e)}"[:200])
+    except Exception as e:  # noqa: BLE001  (a bug in an architecture, a task or the harness)
+        message = f"run {spec.run_id} failed: {type(e).__name__}: {_first_line(e)}"
+        return {"error": message, "traceback": traceback.format_exc(), "summary": f"error: {message}"}
     metric_name = getattr(task_cls, "metric_name", "metric")
     higher = getattr(task_cls, "higher_is_better", True)
     return {"row": results.make_row(spec, result, metric_name, higher),
             "summary": summary_line(spec, result, metric_name)}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
 
 
 def run_suite(
@@ -106,7 +166,12 @@ def run_suite(
     stream=sys.stderr,
     **executor_options,
 ) -> int:
-    """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now."""
+    """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now.
+
+    Raises `RunsFailed` at the end when some runs failed with an error (the others are
+    recorded), `Interrupted` when stopped by SIGINT/SIGTERM, `WorkerDied` when a worker
+    process died; in every case each finished run is in runs.csv exactly once.
+    """
     from zoo.bench.leaderboard import write_leaderboard
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +183,17 @@ def run_suite(
         print(f"{suite.name}: {len(suite.runs)} runs, {len(suite.runs) - len(pending)} already done, "
               f"writing to {out_dir}", file=stream, flush=True)
 
+        failures: list[str] = []
+
         def record(spec: RunSpec, outcome: dict) -> None:
+            if "error" in outcome:  # not a result: the run is done again on the next invocation
+                failures.append(spec.run_id)
+                with open(out_dir / ERRORS_LOG, "a", encoding="utf-8") as log:
+                    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {outcome['error']}\n"
+                              f"{outcome.get('traceback', '')}\n")
+                print(f"error: {outcome['error']} (traceback in {out_dir / ERRORS_LOG}); "
+                      "going on with the other runs", file=stream, flush=True)
+                return
             results.append_row(runs_csv, outcome["row"])
             progress.finished(outcome["summary"])
             if not keep_checkpoints:
@@ -128,6 +203,8 @@ def run_suite(
             _EXECUTORS[executor](pending, out_dir, record, suite=suite, **executor_options)
         finally:
             write_leaderboard(out_dir)
+        if failures:
+            raise RunsFailed(failures, out_dir / ERRORS_LOG)
     return len(pending)
 
 
@@ -152,13 +229,38 @@ def _worker_init(plugins: Sequence[str], cache_dir: str | None, stop_event, pare
 
     from zoo.bench.suite import import_plugins
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # The parent decides when to stop (Ctrl-C and `kill -TERM -PGID` reach the whole group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent(parent)
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # as the CLI does
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    logging.getLogger("absl").setLevel(logging.ERROR)
     if cache_dir:
         jax.config.update("jax_compilation_cache_dir", cache_dir)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
     import_plugins(plugins)
     # Stop when asked, or when the parent is gone (nobody would record the result).
     _WORKER["should_stop"] = lambda: stop_event.is_set() or os.getppid() != parent
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: be SIGKILLed when the parent dies, so that no orphan goes on writing checkpoints
+    of a run that the next invocation of the suite is already redoing."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # elsewhere: the stop check below notices a new parent at the next evaluation
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _worker_execute(spec: RunSpec, out_dir: Path) -> dict:
@@ -185,15 +287,40 @@ def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: i
     ) as pool:
         futures = {pool.submit(_worker_execute, spec, out_dir): spec for spec in order}
         pending_futures = set(futures)
+        broken, running = False, []
         while pending_futures:
+            if not broken:
+                running = [futures[f].run_id for f in pending_futures if f.running()]
             done, pending_futures = cf.wait(pending_futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
             if should_stop() and not stop_event.is_set():
                 stop_event.set()  # runs in flight checkpoint and return
                 for f in pending_futures:
                     f.cancel()
             for future in done:
-                if not future.cancelled() and (outcome := future.result()):
+                if future.cancelled():
+                    continue
+                try:
+                    outcome = future.result()
+                except cf.process.BrokenProcessPool:
+                    broken = True
+                    continue
+                except Exception as e:  # noqa: BLE001  (execute returns errors; this is the pool's)
+                    outcome = {"error": f"run {futures[future].run_id} failed: {type(e).__name__}: "
+                                        f"{_first_line(e)}",
+                               "traceback": "".join(traceback.format_exception(e))}
+                if outcome:
                     record(futures[future], outcome)
+            if broken and not stop_event.is_set():
+                stop_event.set()
+                for f in pending_futures:
+                    f.cancel()
+        if broken:
+            in_flight = running
+            raise WorkerDied(
+                "a worker process died (killed, out of memory or crashed) while running "
+                f"{', '.join(in_flight[:4]) or 'a run'}{', ...' if len(in_flight) > 4 else ''}; "
+                "finished runs are in runs.csv; run the same command to resume"
+            )
         if stop_event.is_set():
             raise Interrupted("stopped on request")
 

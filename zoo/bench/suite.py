@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import math
 import sys
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -39,6 +40,7 @@ from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "bench_configs"
 FLOSSING_MODES = ("none", "pre", "pre+during")
+_FLOSS_ZERO_OK = {"warmup", "pre_steps", "during_steps", "during_times"}  # 0 means none
 
 
 class ConfigError(ValueError):
@@ -114,15 +116,20 @@ def _check_keys(table: dict, allowed: Iterable[str], where: str) -> None:
             raise _fail(where, f"unknown key {key!r}; allowed: {', '.join(allowed)}")
 
 
-def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise _fail(where, f"must be a positive integer, got {value!r}")
+MAX_INT = 2**31 - 1  # steps are folded into PRNG keys and scanned over as int32
+
+
+def _positive_int(value: Any, where: str, *, allow_zero: bool = False) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or not (0 if allow_zero else 1) <= value <= MAX_INT:
+        bound = "a non-negative" if allow_zero else "a positive"
+        raise _fail(where, f"must be {bound} integer (at most {MAX_INT}), got {value!r}")
     return value
 
 
 def _positive_number(value: Any, where: str, *, allow_zero: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not (value >= 0 if allow_zero else value > 0) or value != value:
+    if not ok or not math.isfinite(value) or not (value >= 0 if allow_zero else value > 0):
         bound = "a non-negative" if allow_zero else "a positive"
         raise _fail(where, f"must be {bound} number, got {value!r}")
     return float(value)
@@ -145,19 +152,32 @@ def import_plugins(modules: Sequence[str]) -> None:
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")  # `python -m` already does this; keep it for library callers
     for module in modules:
+        if not isinstance(module, str) or not module:
+            raise ConfigError(f"plugin {module!r}: must be a module name such as my_arch or pkg.my_arch")
         try:
             importlib.import_module(module)
         except ImportError as e:
-            raise ConfigError(f"plugin {module!r} cannot be imported: {e}") from None
+            raise ConfigError(f"plugin {module!r} cannot be imported: {_one_line(e)}") from None
+        except Exception as e:  # noqa: BLE001  (the plugin's own code failed while importing)
+            raise ConfigError(
+                f"plugin {module!r} failed while importing: {type(e).__name__}: {_one_line(e)}"
+            ) from None
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
     """A suite name from bench_configs/ or a path to a TOML file."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"suite file {str(path)!r} does not exist")
+    if path.is_file():
         return path
+    if path.suffix == ".toml" or len(path.parts) > 1 or path.exists():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError(f"--suite: {str(path)!r} {what}; give a suite name ({', '.join(list_suites())}) "
+                          "or a path to a .toml file")
     candidate = CONFIG_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
         raise ConfigError(
@@ -183,6 +203,8 @@ def _train_settings(table: dict, base: TrainSettings, where: str) -> tuple[Train
             continue
         field_where = f"{where}.{key}"
         if key == "lr" and isinstance(value, dict):
+            if not value:
+                raise _fail(field_where, "must be a number or a table {arch = number, ...}, got {}")
             lr_per_arch = {a: _positive_number(v, f"{field_where}.{a}") for a, v in value.items()}
         elif key == "clip":
             values[key] = _positive_number(value, field_where, allow_zero=True)
@@ -273,6 +295,7 @@ def parse_suite(
     defaults_table = _table(raw.get("defaults", {}), f"{name}.defaults")
     _check_keys(defaults_table, _TRAIN_FIELDS, f"{name}.defaults")
     base_train, base_lr = _train_settings(defaults_table, TrainSettings(), f"{name}.defaults")
+    check_archs(list(base_lr), f"{name}.defaults.lr")
 
     floss_table = _table(raw.get("flossing_config", {}), f"{name}.flossing_config")
     floss_fields = {f.name: f for f in dataclasses.fields(FlossingConfig)}
@@ -280,9 +303,16 @@ def parse_suite(
     for key, value in floss_table.items():
         default = getattr(FlossingConfig(), key)
         where = f"{name}.flossing_config.{key}"
-        if isinstance(default, int) and not isinstance(default, bool):
-            _positive_int(value, where) if key != "during_times" else None
-        elif isinstance(default, float) and key != "target":
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise _fail(where, f"must be true or false, got {value!r}")
+        elif isinstance(default, int):
+            _positive_int(value, where, allow_zero=key in _FLOSS_ZERO_OK)
+        elif key == "target":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok:
+                raise _fail(where, f"must be a finite number, got {value!r}")
+        elif isinstance(default, float):
             _positive_number(value, where)
     try:
         FlossingConfig(**floss_table)
@@ -305,7 +335,9 @@ def parse_suite(
         exp = _table(exp, where)
         _check_keys(exp, exp_keys, where)
         task_name = exp.get("task")
-        if task_name not in known_tasks:
+        if task_name is None:
+            raise _fail(f"{where}.task", f"missing; registered tasks: {', '.join(known_tasks)}")
+        if not isinstance(task_name, str) or task_name not in known_tasks:
             raise _fail(f"{where}.task", f"unknown task {task_name!r}; registered: {', '.join(known_tasks)}")
         horizons = exp.get("horizons")
         if not isinstance(horizons, list) or not horizons:
@@ -314,6 +346,7 @@ def parse_suite(
             _positive_number(h, f"{where}.horizons", allow_zero=True)
         options = _table(exp.get("options", {}), f"{where}.options")
         train, lr_table = _train_settings(exp, base_train, where)
+        check_archs(list(lr_table), f"{where}.lr")
         lr_table = {**base_lr, **lr_table}
         exp_archs = check_archs(_string_list(exp.get("archs", suite_archs), f"{where}.archs"), f"{where}.archs")
         if archs is not None:  # --archs replaces the suite's list, so plugin architectures can join
@@ -379,15 +412,26 @@ def check_model(arch: str, options: dict, hidden_size: int, task, where: str) ->
             output_size=task.output_size, rngs=nnx.Rngs(0), **options,
         )
     except (TypeError, ValueError) as e:
-        raise _fail(where, f"{arch}: {e}") from None
+        raise _fail(where, f"{arch}: {_one_line(e)}") from None
+    except Exception as e:  # noqa: BLE001  (a plugin's constructor may raise anything)
+        raise _fail(where, f"{arch}: building the model failed: {type(e).__name__}: {_one_line(e)}") from None
     size = getattr(model, "state_size", None)
-    if not isinstance(size, int) or size <= 0:
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise _fail(where, f"{arch}: model.state_size must be a positive int, got {size!r}")
-    h = jax.eval_shape(model.transition, jax.ShapeDtypeStruct((size,), jnp.float32),
-                       jax.ShapeDtypeStruct((task.input_size,), jnp.float32))
-    if h.shape != (size,):
-        raise _fail(where, f"{arch}: transition(h, x) must return shape ({size},), got {h.shape}")
-    y = jax.eval_shape(model, jax.ShapeDtypeStruct((2, 3, task.input_size), jnp.float32))
-    if y.shape != (2, 3, task.output_size):
-        raise _fail(where, f"{arch}: model maps (2, 3, {task.input_size}) to {y.shape}, "
+    try:
+        h = jax.eval_shape(model.transition, jax.ShapeDtypeStruct((size,), jnp.float32),
+                           jax.ShapeDtypeStruct((task.input_size,), jnp.float32))
+    except Exception as e:  # noqa: BLE001
+        raise _fail(where, f"{arch}: transition(h, x) failed on h of shape ({size},): "
+                           f"{type(e).__name__}: {_one_line(e)}") from None
+    if getattr(h, "shape", None) != (size,):
+        raise _fail(where, f"{arch}: transition(h, x) must return shape ({size},), "
+                           f"got {getattr(h, 'shape', type(h).__name__)}")
+    try:
+        y = jax.eval_shape(model, jax.ShapeDtypeStruct((2, 3, task.input_size), jnp.float32))
+    except Exception as e:  # noqa: BLE001
+        raise _fail(where, f"{arch}: the model failed on inputs of shape (2, 3, {task.input_size}): "
+                           f"{type(e).__name__}: {_one_line(e)}") from None
+    if getattr(y, "shape", None) != (2, 3, task.output_size):
+        raise _fail(where, f"{arch}: model maps (2, 3, {task.input_size}) to {getattr(y, 'shape', None)}, "
                            f"expected (2, 3, {task.output_size})")
