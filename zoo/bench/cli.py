@@ -11,6 +11,7 @@ from pathlib import Path
 
 from zoo.bench.suite import ConfigError, list_suites
 
+EXIT_RUNS_FAILED = 1  # some runs raised an error (see OUT/errors.log) or a worker process died
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -87,7 +88,7 @@ def enable_compilation_cache() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from zoo.bench.results import OutputLockedError
-    from zoo.bench.runner import EXECUTORS, run_suite
+    from zoo.bench.runner import EXECUTORS, RunsFailed, WorkerDied, run_suite
     from zoo.bench.suite import load_suite
     from zoo.bench.train import Interrupted
 
@@ -104,6 +105,9 @@ def _run(args: argparse.Namespace) -> int:
     except OutputLockedError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (RunsFailed, WorkerDied) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_RUNS_FAILED
     except (Interrupted, KeyboardInterrupt):
         print(f"stopped; finished runs are in {out / 'runs.csv'}; run the same command to resume",
               file=sys.stderr)
