@@ -32,7 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", type=_csv, help="only these tasks (comma-separated)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, so its @register_architecture/@register_task run (repeatable)")
-    p.add_argument("--executor", default="local", help="where runs execute: local (default)")
+    p.add_argument("--executor", default="local",
+                   help="where runs execute: local (default) or ray (each run a Ray task; "
+                   "pip install -e '.[ray]'; see docs/ray.md)")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="with --executor ray: the Ray cluster to use (host:port or auto; "
+                   "default: $RAY_ADDRESS, else a Ray instance started on this machine)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes running runs in parallel (one per core pays on a CPU; default 1)")
     p.add_argument("--no-checkpoints", action="store_true",
@@ -92,8 +97,16 @@ def _run(args: argparse.Namespace) -> int:
     from zoo.bench.suite import load_suite
     from zoo.bench.train import Interrupted
 
+    executor_options: dict = {"workers": args.workers}
+    if args.executor == "ray":
+        from zoo.bench.ray_executor import prepare_driver  # registers "ray" in EXECUTORS
+
+        prepare_driver()  # a one-line error without Ray installed
+        executor_options["ray_address"] = args.ray_address
+    elif args.ray_address:
+        raise ConfigError("--ray-address needs --executor ray")
     if args.executor not in EXECUTORS:
-        raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {', '.join(EXECUTORS)}")
+        raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {', '.join(sorted({*EXECUTORS, 'ray'}))}")
     enable_compilation_cache()
     if args.workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
@@ -101,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("leaderboard") / suite.name
     try:
         run_suite(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints,
-                  workers=args.workers)
+                  **executor_options)
     except OutputLockedError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

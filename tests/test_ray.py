@@ -1,0 +1,188 @@
+"""`--executor ray`: a tiny suite on a local Ray instance survives a killed worker with the
+local executor's results, stops cleanly on SIGINT, and without Ray is a one-line error."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from zoo.bench.runner import run_suite
+from zoo.bench.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ROOT / "tests" / "data" / "tiny_ray.toml"  # 3 runs of one compiled shape, ~5 s each
+COMPARED = ("status", "metric", "steps_to_success", "steps_trained", "lambda1_after")
+
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="Ray is not installed (pip install -e '.[ray]')",
+)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def running_markers(out: Path) -> list[dict]:
+    """The markers of the tasks running now (pid, node, attempt), written by the tasks."""
+    found = []
+    for path in (out / ".ray-tasks").glob("*.json"):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            pass  # finished and removed meanwhile
+    return found
+
+
+def checkpoint_steps(out: Path, run_id: str) -> list[int]:
+    try:
+        return sorted(int(p.name) for p in (out / "checkpoints" / run_id).iterdir() if p.name.isdigit())
+    except OSError:
+        return []
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """The driver's persistent compilation cache, which the Ray workers must share."""
+    import jax
+
+    path = tmp_path_factory.mktemp("xla-cache")
+    before = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    yield path
+    jax.config.update("jax_compilation_cache_dir", before)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The suite run by the local executor."""
+    out = tmp_path_factory.mktemp("local")
+    run_suite(load_suite(str(SUITE)), out, stream=io.StringIO())
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(cache_dir):
+    """A light, offline Ray instance on this machine: 2 CPUs, no dashboard, a small object store."""
+    import ray
+
+    import zoo.bench.ray_executor  # noqa: F401  (registers the executor)
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2,
+             logging_level="WARNING", log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@needs_ray
+def test_killed_worker_is_retried_from_its_checkpoint_with_the_local_results(
+    ray_cluster, reference: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "ray"
+    killed: dict = {}
+    done = threading.Event()
+
+    def kill_one_worker_part_way() -> None:
+        # Wait for a task that has trained past two checkpoints, then SIGKILL its worker.
+        deadline = time.time() + 150
+        while time.time() < deadline and not done.is_set():
+            for m in running_markers(out):
+                steps = checkpoint_steps(out, m["run_id"])
+                if m["attempt"] == 1 and steps and steps[-1] >= 40:
+                    os.kill(m["pid"], signal.SIGKILL)
+                    killed.update(m, steps_at_kill=steps)
+                    return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_one_worker_part_way, daemon=True)
+    watcher.start()
+    stream = io.StringIO()
+    try:
+        n = run_suite(load_suite(str(SUITE)), out, executor="ray", stream=stream)
+    finally:
+        done.set()
+        watcher.join()
+    log = stream.getvalue()
+    assert n == 3
+    assert killed, "no worker was killed part way:\n" + log
+    assert killed["steps_at_kill"][-1] < 300  # part way through the run
+
+    rows = read_csv(out / "runs.csv")
+    ids = [r["run_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 3, ids  # each run exactly once
+    expected = {r["run_id"]: r for r in read_csv(reference / "runs.csv")}
+    assert set(ids) == set(expected)
+    for row in rows:
+        for column in COMPARED:
+            assert row[column] == expected[row["run_id"]][column], (row["run_id"], column)
+
+    # The retry resumed from the checkpoint that was there when its worker died (or a later one).
+    seed = expected[killed["run_id"]]["seed"]
+    line = next(x for x in log.splitlines() if f" s={seed}: " in x)
+    assert "(attempt 2, resumed from the checkpoint at step " in line, log
+    resumed_at = int(line.rsplit("step ", 1)[1].rstrip(")"))
+    assert resumed_at >= killed["steps_at_kill"][-1]
+    # The workers used the driver's compilation cache.
+    assert any(cache_dir.iterdir())
+    # Nothing of the executor's is left in the output folder.
+    assert not (out / ".ray-tasks").exists() and not (out / ".ray-stop").exists()
+    assert read_csv(out / "leaderboard.csv")
+
+
+@needs_ray
+def test_sigint_cancels_queued_runs_checkpoints_running_ones_and_exits_130(
+    ray_cluster, cache_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "interrupted"
+    address = ray_cluster.get_runtime_context().gcs_address
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo.bench", "--suite", str(SUITE), "--out", str(out),
+         "--executor", "ray", "--ray-address", address],
+        cwd=ROOT, env={**os.environ, "ZOO_COMPILATION_CACHE": str(cache_dir)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    running: list[dict] = []
+    deadline = time.time() + 150
+    while time.time() < deadline and proc.poll() is None and not running:
+        running = [m for m in running_markers(out) if checkpoint_steps(out, m["run_id"])[-1:] >= [20]]
+        time.sleep(0.05)
+    assert running, "no run started: " + (proc.communicate()[1] if proc.poll() is not None else "")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "resume" in err and "Traceback" not in err
+    rows = read_csv(out / "runs.csv") if (out / "runs.csv").exists() else []
+    assert len(rows) < 3  # two ran at most when it stopped; the queued one was cancelled
+    for m in running:  # the runs in flight saved a checkpoint past the one seen running
+        if m["run_id"] not in {r["run_id"] for r in rows}:
+            assert checkpoint_steps(out, m["run_id"])[-1] >= 20
+    assert not (out / ".ray-tasks").exists() and not (out / ".ray-stop").exists()
+
+
+def test_without_ray_the_executor_is_a_one_line_error(tmp_path: Path) -> None:
+    fake = tmp_path / "no_ray" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.bench", "--suite", str(SUITE), "--out", str(tmp_path / "o"),
+         "--executor", "ray"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: --executor ray needs Ray"), done.stderr
+    assert "pip install -e '.[ray]'" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
