@@ -198,10 +198,8 @@ class MNIST1D(_LastStepClassification):
 
 RESOLUTIONS = {49: 7, 196: 14, 784: 28}  # sequence length -> image side
 _HOW_TO_PROVIDE = (
-    "prepare it on a machine with internet and tensorflow, e.g. `tfds build mnist "
-    "--file_format=array_record --data_dir=DIR` (read here without tensorflow; "
-    "`tfds.load('mnist', data_dir=DIR)` files need tensorflow here too), copy DIR here and "
-    "set TFDS_DATA_DIR=DIR or pass data_dir=DIR"
+    "prepare it where there is internet (`tfds build mnist --file_format=array_record "
+    "--data_dir=DIR`), copy DIR here and set TFDS_DATA_DIR=DIR (or pass data_dir=DIR)"
 )
 _MNIST_LOCK = threading.Lock()
 _MNIST_CACHE: dict[tuple[str, str, int | None], tuple[np.ndarray, np.ndarray]] = {}
@@ -224,16 +222,16 @@ def _read_split(builder, split: str, limit: int | None) -> tuple[np.ndarray, np.
     except Exception as source_error:  # not array_record: tfrecord, or not there at all
         if not builder.is_prepared():
             raise DatasetUnavailable(
-                f"MNIST is not available in tensorflow-datasets' data dir {builder.data_dir} and "
-                f"nothing is downloaded here; {_HOW_TO_PROVIDE}"
+                f"MNIST is not in tensorflow-datasets' data dir {builder.data_dir} (nothing is "
+                f"downloaded here); {_HOW_TO_PROVIDE}"
             ) from source_error
         try:
             import tensorflow  # noqa: F401
         except ImportError:
             raise DatasetUnavailable(
-                f"MNIST at {builder.data_dir} is stored as {builder.info.file_format}, which needs "
-                "tensorflow to read (pip install tensorflow-cpu); or re-prepare it with "
-                "`tfds build mnist --file_format=array_record`"
+                f"MNIST at {builder.data_dir} is stored as {builder.info.file_format}, which "
+                "needs tensorflow to read (pip install tensorflow-cpu); or re-prepare it as "
+                "array_record (`tfds build mnist --file_format=array_record`), which does not"
             ) from source_error
         import tensorflow_datasets as tfds
 

@@ -602,3 +602,21 @@ def test_smnist_reads_real_array_record_files_without_tensorflow(prepared_mnist)
         + float(task.arrays()["mean"]) * 255
     )
     assert rows(raw_eval.astype(np.uint8), np.asarray(ev.targets[:, -1])) == rows(*data["test"])
+
+
+def test_smnist_tfrecord_files_without_tensorflow_say_what_to_do(prepared_mnist, monkeypatch):
+    """Data prepared as tfrecord (tfds' default) need tensorflow; without it, a clear skip."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("tensorflow is installed: tfrecord files are read through it")
+    data_dir, _ = prepared_mnist
+    info = next(data_dir.glob("mnist/*/dataset_info.json"))
+    info.write_text(info.read_text().replace('"array_record"', '"tfrecord"'))
+    start = time.perf_counter()
+    with pytest.raises(tasks.DatasetUnavailable) as err:
+        tasks.create_task("smnist", horizon=49, data_dir=str(data_dir))
+    assert time.perf_counter() - start < 5.0
+    message = str(err.value)
+    assert "\n" not in message
+    assert "tfrecord" in message and "tensorflow" in message and "array_record" in message
