@@ -229,7 +229,8 @@ def _read_split(builder, split: str, limit: int | None) -> tuple[np.ndarray, np.
             import tensorflow  # noqa: F401
         except ImportError:
             raise DatasetUnavailable(
-                f"MNIST at {builder.data_dir} is stored as {builder.info.file_format}, which "
+                f"MNIST at {builder.data_dir} is stored as "
+                f"{getattr(builder.info.file_format, 'value', builder.info.file_format)}, which "
                 "needs tensorflow to read (pip install tensorflow-cpu); or re-prepare it as "
                 "array_record (`tfds build mnist --file_format=array_record`), which does not"
             ) from source_error
@@ -438,3 +439,6 @@ class PermutedSequentialMNIST(_PixelMNIST):
 
     def _input_extra(self) -> tuple:
         return (self.permutation_seed,)
+
+    def describe(self) -> str:
+        return f"{self.name}(horizon={self.horizon}, permutation_seed={self.permutation_seed})"
