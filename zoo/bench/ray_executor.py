@@ -10,7 +10,9 @@ is imported only when a suite runs (``pip install -e '.[ray]'``).
 - A worker that dies mid-run (killed, OOM, node lost) has its task retried by Ray
   (`max_retries`, default 3). The retry resumes from the run's last checkpoint, and
   since a resumed run reproduces the uninterrupted one exactly, the suite's results
-  are those of the local executor.
+  are those of the local executor. A run whose workers die more than `max_retries`
+  times is reported like a run that raised an error (errors.log, exit 1); the other
+  runs go on.
 - SIGINT/SIGTERM on the driver: queued tasks are cancelled and running ones are asked
   to checkpoint and stop through a stop file in OUT that their `should_stop` polls;
   the driver then raises `Interrupted` (the CLI exits 130). A second signal stops at once.
@@ -73,6 +75,7 @@ def _setup_worker(plugins: Sequence[str], cache_dir: str | None, driver_cwd: str
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
     logging.getLogger("absl").setLevel(logging.ERROR)
     if 0 < gpus < 1:  # runs share a GPU: none may take most of its memory up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -87,6 +90,11 @@ def _setup_worker(plugins: Sequence[str], cache_dir: str | None, driver_cwd: str
         import_plugins(plugins)
     except ConfigError as e:
         raise ConfigError(f"on Ray node {socket.gethostname()}: {e}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else "(no message)"
 
 
 def _latest_checkpoint(run_dir: Path) -> int | None:
@@ -234,14 +242,18 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
                         outcome = ray.get(ref)
                     except ray.exceptions.TaskCancelledError:
                         continue
-                    except ray.exceptions.RayError as e:  # the run raised, or its workers kept dying
-                        if error is None:  # a ConfigError (a plugin missing on a node) stays one line
-                            cause = getattr(e, "cause", None)
-                            error = cause if isinstance(cause, ConfigError) else e
-                        if not stopping:
-                            stopping = True
-                            stop_all()
-                        continue
+                    except ray.exceptions.RayError as e:
+                        cause = getattr(e, "cause", None)
+                        if isinstance(cause, ConfigError):  # a plugin missing on a node: stop, one line
+                            error = error or cause
+                            if not stopping:
+                                stopping = True
+                                stop_all()
+                            continue
+                        # Its workers died more than max_retries times (or the task wrapper failed):
+                        # an error for this run, as runner.execute reports one; the others go on.
+                        outcome = {"error": f"run {specs[ref].run_id} failed on Ray: {type(e).__name__}: "
+                                            f"{_first_line(e)}", "traceback": str(e)}
                     if outcome:
                         record(specs[ref], outcome)
     except BaseException:  # a second Ctrl-C: stop at once
