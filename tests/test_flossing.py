@@ -1,0 +1,363 @@
+"""Lyapunov spectra against known answers, and gradient flossing on every architecture.
+
+Known-answer checks run in float64 (inside `jax.enable_x64(True)`, never flipped
+globally); flossing runs in float32 as the harness does. Shapes are small so that the
+whole file is dominated by a handful of compilations.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import zoo
+from zoo import flossing as F
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _nonnormal(rng, moduli):
+    """`S diag(d) S^-1` with a random (non-orthogonal) S: eigenvalues d, far from normal."""
+    s = rng.normal(size=(len(moduli), len(moduli)))
+    return s @ np.diag(moduli) @ np.linalg.inv(s)
+
+
+# ------------------------------------------------------------------- known answers
+
+
+def test_linear_map_gives_log_moduli_of_eigenvalues(x64):
+    # Real eigenvalues with well separated moduli (and mixed signs) behind a random,
+    # ill-conditioned eigenbasis.
+    rng = np.random.default_rng(1)
+    d = np.array([1.3, -1.1, 0.9, 0.75, -0.6, 0.4])
+    w = jnp.asarray(_nonnormal(rng, d))
+    expected = np.log(np.abs(d))  # already descending
+
+    def exponents(time, **kw):
+        return np.asarray(
+            F.lyapunov_spectrum(lambda h, x: w @ h, jnp.zeros(6), jnp.zeros((time, 1)), **kw)
+        )
+
+    # Without warm-up the estimate carries the transient of Q aligning with the Schur
+    # vectors of W: sum log|R_ii| = t * log|d_i| + c_i + (geometrically small), so the
+    # error is exactly c_i / T. Check the 1/T law itself (err * T constant when T
+    # doubles) and the size at T = 2000 (|c_i| is ~7 for this cond(S) ~ 1e2 basis).
+    err1 = np.abs(exponents(1000, k=6) - expected)
+    err2 = np.abs(exponents(2000, k=6) - expected)
+    np.testing.assert_allclose(err2 * 2000, err1 * 1000, rtol=1e-6)
+    assert err2.max() < 5e-3
+    # With a warm-up the basis is aligned before counting: only the geometric
+    # remainder (ratio |d_{i+1} / d_i| per step) is left.
+    lead = exponents(600, k=3, warmup=200, key=jax.random.key(0))
+    np.testing.assert_allclose(lead, expected[:3], atol=1e-8)
+
+
+def test_diagonal_map_is_exact():
+    d = np.array([0.5, -2.0, 1.5, 0.9, -0.1])
+    expected = np.sort(np.log(np.abs(d)))[::-1]
+    # Identity start: Q stays the identity, R = diag(d) every step, no transient at all;
+    # only rounding of log|d_i| remains.
+    with jax.enable_x64(True):
+        lam = F.lyapunov_spectrum(lambda h, x: jnp.asarray(d) * h, jnp.ones(5), jnp.zeros((50, 1)), k=5)
+        np.testing.assert_allclose(lam, expected, rtol=1e-13)
+    d = jnp.asarray(d, jnp.float32)
+    # The k leading ones need a generic start (the identity's first columns would
+    # stay in their coordinate subspace) and a warm-up.
+    lam = F.lyapunov_spectrum(
+        lambda h, x: d * h, jnp.ones(5), jnp.zeros((300, 1)), k=2, warmup=100, key=jax.random.key(3)
+    )
+    np.testing.assert_allclose(lam, expected[:2], atol=1e-5)
+
+
+@pytest.mark.parametrize("gain, sign", [(0.5, -1), (3.0, 1)])
+def test_autonomous_tanh_rnn_order_and_chaos(gain, sign):
+    # h -> W tanh(h), W ~ N(0, g^2/N): g < 1 contracts to the fixed point 0, where the
+    # Jacobian is W (lambda_1 ~ log 0.5); g = 3 is chaotic (lambda_1 ~ +0.3 at N = 200).
+    n = 200
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(gain * rng.normal(size=(n, n)) / np.sqrt(n), jnp.float32)
+    h0 = jnp.asarray(rng.normal(size=n), jnp.float32)
+    lam = F.lyapunov_spectrum(
+        lambda h, x: jnp.tanh(h) @ w.T, h0, jnp.zeros((600, 0)), k=2, warmup=200, key=jax.random.key(0)
+    )
+    assert lam[0] >= lam[1]
+    assert sign * lam[0] > 0.15, lam
+
+
+def _tanh_rnn(w, v):
+    return lambda h, x: jnp.tanh(h) @ w.T + x @ v
+
+
+def test_exponents_do_not_depend_on_reortho_every(x64):
+    # D_r...D_1 Q = Q_r R_r...R_1 and the product of triangular factors has the product
+    # of their diagonals: re-orthonormalising less often gives the same numbers up to
+    # rounding, as long as nothing overflows within a block (mild dynamics, short
+    # blocks). 7 divides neither the 301 steps nor the 23 warm-up steps.
+    rng = np.random.default_rng(2)
+    w = jnp.asarray(1.5 * rng.normal(size=(6, 6)) / np.sqrt(6))
+    v = jnp.asarray(rng.normal(size=(2, 6)))
+    xs = jnp.asarray(rng.normal(size=(301, 2)))
+    spectra = [
+        F.lyapunov_spectrum(
+            _tanh_rnn(w, v), jnp.ones(6), xs, k=4, warmup=23, reortho_every=r, key=jax.random.key(0)
+        )
+        for r in (1, 5, 7)
+    ]
+    np.testing.assert_allclose(spectra[1], spectra[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(spectra[2], spectra[0], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("reortho_every", [1, 3])
+def test_gradient_matches_central_differences(x64, reortho_every):
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(2.0 * rng.normal(size=(5, 5)) / np.sqrt(5))
+    v = jnp.asarray(rng.normal(size=(1, 5)))
+    xs = jnp.asarray(rng.normal(size=(30, 1)))
+
+    def loss(w):
+        lam = F.lyapunov_spectrum(
+            _tanh_rnn(w, v), jnp.zeros(5), xs, k=3, warmup=5, reortho_every=reortho_every,
+            key=jax.random.key(0),
+        )
+        return F.flossing_loss(lam, 0.1)
+
+    value_and_grad = jax.jit(jax.value_and_grad(loss))  # one compilation for both
+    direction = jnp.asarray(rng.normal(size=(5, 5)))
+    analytic = jnp.vdot(value_and_grad(w)[1], direction)
+    eps = 1e-6
+    numeric = (value_and_grad(w + eps * direction)[0] - value_and_grad(w - eps * direction)[0]) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6)
+
+
+def test_frozen_trajectory_gradient_differentiates_only_the_jacobians(x64):
+    # With trajectory_gradient=0 the bias enters the tanh RNN's Jacobian only through
+    # the state, so its gradient vanishes; the exact one does not.
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.normal(size=(4, 4)))
+    xs = jnp.asarray(rng.normal(size=(20, 1)))
+
+    def grad_b(tg):
+        def loss(b):
+            lam = F.lyapunov_spectrum(
+                lambda h, x: jnp.tanh(h) @ w.T + b + x, jnp.zeros(4), xs, k=2, trajectory_gradient=tg
+            )
+            return F.flossing_loss(lam)
+
+        return jax.jit(jax.grad(loss))(jnp.zeros(4))
+
+    assert np.all(np.asarray(grad_b(0.0)) == 0.0)
+    assert np.linalg.norm(grad_b(1.0)) > 1e-3
+
+
+def test_spectrum_argument_errors():
+    f = lambda h, x: h  # noqa: E731
+    h0, xs = jnp.zeros(4), jnp.zeros((10, 1))
+    with pytest.raises(ValueError, match="k must satisfy"):
+        F.lyapunov_spectrum(f, h0, xs, k=0)
+    with pytest.raises(ValueError, match="k must satisfy"):
+        F.lyapunov_spectrum(f, h0, xs, k=5)
+    with pytest.raises(ValueError, match="warmup"):
+        F.lyapunov_spectrum(f, h0, xs, k=2, warmup=10)
+    with pytest.raises(ValueError, match="reortho_every"):
+        F.lyapunov_spectrum(f, h0, xs, k=2, reortho_every=0)
+    with pytest.raises(ValueError, match="time, input_size"):
+        F.lyapunov_spectrum(f, h0, jnp.zeros(10), k=2)
+    with pytest.raises(ValueError, match="flat state"):
+        F.lyapunov_spectrum(f, jnp.zeros((2, 4)), xs, k=2)
+    with pytest.raises(ValueError, match="trajectory_gradient"):
+        F.lyapunov_spectrum(f, h0, xs, k=2, trajectory_gradient=2.0)
+
+
+def test_flossing_loss():
+    assert float(F.flossing_loss(jnp.array([1.0, -1.0, 0.0]))) == pytest.approx(2 / 3)
+    assert float(F.flossing_loss(jnp.array([1.0, 3.0]), target=2.0)) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------ schedule
+
+
+def test_schedule():
+    cfg = F.FlossingConfig()
+    assert F.flossing_schedule("none", 1000, cfg) == ()
+    assert F.flossing_schedule("pre", 1000, cfg) == ((0, 500),)
+    assert F.flossing_schedule("pre+during", 1000, cfg) == ((0, 500), (100, 500), (200, 500))
+    # Flossing points at or past the end of training are dropped.
+    assert F.flossing_schedule("pre+during", 150, cfg) == ((0, 500), (100, 500))
+    assert F.flossing_schedule("pre+during", 100, cfg) == ((0, 500),)
+    custom = F.FlossingConfig(pre_steps=0, during_steps=7, during_every=30, during_times=3)
+    assert F.flossing_schedule("pre+during", 1000, custom) == ((30, 7), (60, 7), (90, 7))
+    assert F.flossing_schedule("pre", 1000, custom) == ()
+    with pytest.raises(ValueError, match="'none', 'pre', 'pre\\+during'"):
+        F.flossing_schedule("during", 1000, cfg)
+
+
+def test_config_validation_and_k_clipping():
+    cfg = F.FlossingConfig()
+    assert (cfg.k, cfg.rollout, cfg.warmup, cfg.lr, cfg.target) == (75, 55, 16, 1e-3, 0.0)
+    assert hash(cfg) == hash(F.FlossingConfig())  # usable as a static jit argument
+    assert cfg.for_state_size(32).k == 32
+    assert cfg.for_state_size(80) is cfg
+    with pytest.raises(ValueError, match="warmup"):
+        F.FlossingConfig(rollout=10, warmup=10)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        F.FlossingConfig(k=0)
+    with pytest.raises(ValueError, match="lr"):
+        F.FlossingConfig(lr=0.0)
+
+
+def test_dynamics_filter_excludes_the_readout():
+    model = zoo.create_architecture("rnn", input_size=2, hidden_size=4, output_size=1, rngs=nnx.Rngs(0))
+    paths = {path for path, _ in nnx.to_flat_state(nnx.state(model, F.DYNAMICS))}
+    assert paths == {("W",), ("V",), ("b",)}
+
+
+# ------------------------------------------------------------------------ flossing
+
+
+def _bits(key, shape):
+    return jax.random.bernoulli(key, 0.5, shape).astype(jnp.float32)
+
+
+def test_flossing_edge_of_chaos_rnn_with_default_gradient():
+    # The reference regime (g = 1, most of the spectrum): the exact gradient pulls the
+    # spectrum toward 0 quickly. Two model instances share one compilation.
+    cfg = F.FlossingConfig(k=16, lr=3e-3)
+    long_input = _bits(jax.random.key(5), (600, 1))
+    traces = F.TRACE_COUNTS["floss"]
+    for seed in (0, 1):
+        model = zoo.create_architecture(
+            "rnn", input_size=1, hidden_size=32, output_size=1, rngs=nnx.Rngs(seed), gain=1.0
+        )
+        before = F.lyapunov_diagnostics(model, long_input, cfg)
+        optimizer = F.make_flossing_optimizer(model, cfg)
+        inputs = _bits(jax.random.key(10 + seed), (100, cfg.rollout, 1))
+        losses = F.floss(model, optimizer, inputs, jax.random.split(jax.random.key(seed), 100), cfg)
+        after = F.lyapunov_diagnostics(model, long_input, cfg)
+        assert losses.shape == (100,)
+        assert float(losses[-10:].mean()) < 0.5 * float(losses[:10].mean())
+        assert before["lambda_1"] < -0.25
+        assert abs(after["lambda_1"]) < 0.5 * abs(before["lambda_1"])
+        assert after["lambda_spread"] < before["lambda_spread"]
+        assert int(optimizer.step[...]) == 100
+    assert F.TRACE_COUNTS["floss"] == traces + 1, "a second instance must not retrace"
+    # A step with a non-finite loss or gradient is skipped, not applied.
+    params = jax.tree.map(np.array, nnx.state(model))
+    losses = F.floss(model, optimizer, jnp.full_like(inputs, jnp.nan), jax.random.split(jax.random.key(0), 100), cfg)
+    assert np.all(np.isnan(np.asarray(losses)))
+    jax.tree.map(np.testing.assert_array_equal, params, jax.tree.map(np.array, nnx.state(model)))
+    assert int(optimizer.step[...]) == 100
+
+
+def test_flossing_chaotic_rnn_toward_zero():
+    # g = 3: lambda_1 ~ +0.2. The exact gradient is swamped by the exp(lambda_1 t)
+    # sensitivity of the chaotic trajectory, so floss along a frozen trajectory. Even
+    # so single-sequence gradients are noisy (independent ones are nearly orthogonal):
+    # lambda_1 falls steadily but slowly (0.21 -> 0.11 and 0.23 -> 0.08 over 400 steps
+    # for two seeds), hence the loose bound.
+    cfg = F.FlossingConfig(k=1, lr=1e-2, trajectory_gradient=0.0)
+    model = zoo.create_architecture(
+        "rnn", input_size=1, hidden_size=32, output_size=1, rngs=nnx.Rngs(1), gain=3.0
+    )
+    long_input = _bits(jax.random.key(5), (1000, 1))
+    before = F.lyapunov_diagnostics(model, long_input, cfg)["lambda_1"]
+    optimizer = F.make_flossing_optimizer(model, cfg)
+    inputs = _bits(jax.random.key(11), (400, cfg.rollout, 1))
+    F.floss(model, optimizer, inputs, jax.random.split(jax.random.key(1), 400), cfg)
+    after = F.lyapunov_diagnostics(model, long_input, cfg)["lambda_1"]
+    assert before > 0.15
+    assert abs(after) < 0.7 * before, (before, after)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "lru", "complex_diagonal", "linear"])
+def test_flossing_runs_on_every_architecture(arch):
+    cfg = F.FlossingConfig(k=4, rollout=20, warmup=5, lr=1e-2)
+    model = zoo.create_architecture(arch, input_size=2, hidden_size=6, output_size=1, rngs=nnx.Rngs(0))
+    dynamics_before = jax.tree.map(np.array, nnx.state(model, F.DYNAMICS))
+    readout_before = jax.tree.map(np.array, nnx.state(model.readout))
+    optimizer = F.make_flossing_optimizer(model, cfg)
+    inputs = jax.random.normal(jax.random.key(0), (20, cfg.rollout, 2))
+    losses = np.asarray(F.floss(model, optimizer, inputs, jax.random.split(jax.random.key(1), 20), cfg))
+    assert losses.shape == (20,) and np.all(np.isfinite(losses))
+    assert losses[-5:].mean() < losses[:5].mean()
+    changed = jax.tree.map(
+        lambda a, b: not np.allclose(a, b), dynamics_before, jax.tree.map(np.array, nnx.state(model, F.DYNAMICS))
+    )
+    assert any(jax.tree.leaves(changed)), "no recurrent parameter moved"
+    jax.tree.map(np.testing.assert_array_equal, readout_before, jax.tree.map(np.array, nnx.state(model.readout)))
+
+
+def test_floss_argument_errors():
+    model = zoo.create_architecture("rnn", input_size=1, hidden_size=4, output_size=1, rngs=nnx.Rngs(0))
+    optimizer = F.make_flossing_optimizer(model)
+    with pytest.raises(ValueError, match="n_steps, rollout, input_size"):
+        F.floss(model, optimizer, jnp.zeros((55, 1)), jax.random.split(jax.random.key(0), 1))
+    with pytest.raises(ValueError, match="one key per flossing step"):
+        F.floss(model, optimizer, jnp.zeros((3, 55, 1)), jax.random.split(jax.random.key(0), 2))
+    assert F.floss(model, optimizer, jnp.zeros((0, 55, 1)), jax.random.split(jax.random.key(0), 0)).shape == (0,)
+
+
+def test_flossing_inputs_from_a_task():
+    class Task:
+        def sample_inputs(self, arrays, key, length):
+            return jax.random.normal(key, (length, 3)) + arrays
+
+    cfg = F.FlossingConfig(rollout=12, warmup=2)
+    inputs, keys = F.flossing_inputs(Task(), 100.0, jax.random.key(0), 4, cfg)
+    assert inputs.shape == (4, 12, 3) and keys.shape == (4,)
+    assert float(inputs.mean()) == pytest.approx(100.0, abs=1.0)
+    assert not np.allclose(inputs[0], inputs[1])  # a fresh sequence per flossing step
+
+
+# --------------------------------------------------------------------- diagnostics
+
+
+def test_diagnostics_of_the_linear_architecture():
+    # h -> A h + B x: the spectrum is log|eig(A)| whatever the input.
+    model = zoo.create_architecture("linear", input_size=1, hidden_size=6, output_size=1, rngs=nnx.Rngs(0))
+    moduli = np.sort(np.abs(np.linalg.eigvals(np.asarray(model.A[...], np.float64))))[::-1]
+    d = F.lyapunov_diagnostics(model, jax.random.normal(jax.random.key(0), (800, 1)), F.FlossingConfig())
+    assert d["k"] == 6
+    # Complex pairs share a modulus: the QR estimates of a pair oscillate around it,
+    # a bounded error over the ~800 counted steps.
+    assert d["lambda_1"] == pytest.approx(np.log(moduli[0]), abs=5e-3)
+    assert d["lambda_spread"] == pytest.approx(np.log(moduli[0] / moduli[-1]), abs=1e-2)
+
+
+def test_diagnostics_of_the_complex_diagonal_architecture():
+    # Each channel rotates its (Re, Im) plane by lambda_j: both real directions grow
+    # like |lambda_j|, so the spectrum is each log|lambda_j| twice, exactly.
+    model = zoo.create_architecture(
+        "complex_diagonal", input_size=1, hidden_size=3, output_size=1, rngs=nnx.Rngs(0)
+    )
+    moduli = np.abs(np.asarray(model.lam_re[...]) + 1j * np.asarray(model.lam_im[...]))
+    d = F.lyapunov_diagnostics(model, jnp.ones((100, 1)), F.FlossingConfig())
+    assert d["lambda_1"] == pytest.approx(np.log(moduli.max()), abs=1e-4)
+    assert d["lambda_spread"] == pytest.approx(np.log(moduli.max() / moduli.min()), abs=1e-4)
+
+
+def test_initial_state_gradient_norm():
+    model = zoo.create_architecture("rnn", input_size=1, hidden_size=5, output_size=1, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(0), (3, 12, 1))
+    batch = (x, jnp.zeros((3, 12, 1)), jnp.ones((3, 12)))
+
+    def loss_fn(outputs, batch):
+        return jnp.mean((outputs - batch[1]) ** 2)
+
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def direct(state, h0):
+        return jax.grad(lambda h: loss_fn(nnx.merge(graphdef, state)(x, h), batch))(h0)
+
+    expected = jnp.linalg.norm(direct(state, jnp.zeros((3, 5))))
+    assert F.initial_state_gradient_norm(model, loss_fn, batch) == pytest.approx(float(expected), rel=1e-5)
+    # A contracting network forgets its start: the gradient through 12 steps shrinks.
+    model.W[...] = model.W[...] * 0.1
+    assert F.initial_state_gradient_norm(model, loss_fn, batch) < 0.5 * float(expected)
