@@ -101,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         from zoo.bench.ray_executor import prepare_driver  # registers "ray" in EXECUTORS
 
-        prepare_driver()  # a one-line error without Ray installed
+        prepare_driver(args.ray_address)  # one-line errors: Ray not installed, nobody at the address
         executor_options["ray_address"] = args.ray_address
     elif args.ray_address:
         raise ConfigError("--ray-address needs --executor ray")

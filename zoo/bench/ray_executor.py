@@ -60,10 +60,12 @@ def import_ray():
     return ray
 
 
-def prepare_driver() -> None:
-    """Call before jax starts a backend in the driver: check that Ray imports, and keep the
-    driver from preallocating most of a GPU that its own Ray tasks will need."""
+def prepare_driver(address: str | None = None) -> None:
+    """Call before jax starts a backend in the driver: check that Ray imports and that a
+    cluster answers at `address` (or $RAY_ADDRESS) if one is given, and keep the driver from
+    preallocating most of a GPU that its own Ray tasks will need."""
     import_ray()
+    _check_reachable(address)
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
@@ -149,6 +151,7 @@ def _connect(ray, address: str | None) -> bool:
     kwargs: dict = {"logging_level": logging.WARNING}
     if not address and not os.environ.get("RAY_ADDRESS"):
         kwargs["include_dashboard"] = False  # a local instance for this suite only
+    _check_reachable(address)
     try:
         with warnings.catch_warnings():  # Ray starts its processes by fork+exec, which is safe
             warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
@@ -158,6 +161,21 @@ def _connect(ray, address: str | None) -> bool:
         raise ConfigError(f"--ray-address {address or os.environ.get('RAY_ADDRESS', '')}: "
                           f"cannot connect to Ray: {first}") from None
     return True
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail in one line on a HOST:PORT nobody listens on (ray.init would retry forever)."""
+    where = "--ray-address" if address else "RAY_ADDRESS"
+    address = address or os.environ.get("RAY_ADDRESS", "")
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # auto, local, ray://... : Ray's own handling
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as e:
+        raise ConfigError(f"{where} {address}: no Ray cluster answers there "
+                          f"({e.strerror or type(e).__name__}); start one with `ray start --head` "
+                          "or check the address") from None
 
 
 def resolve_gpus_per_run(ray, requested: float | None) -> float:
