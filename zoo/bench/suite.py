@@ -174,7 +174,7 @@ def resolve_suite_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    if path.suffix == ".toml" or len(path.parts) > 1 or path.exists():
+    if path.suffix == ".toml" or len(path.parts) > 1:
         what = "is not a file" if path.exists() else "does not exist"
         raise ConfigError(f"--suite: {str(path)!r} {what}; give a suite name ({', '.join(list_suites())}) "
                           "or a path to a .toml file")
