@@ -195,3 +195,31 @@ def test_without_ray_the_executor_is_a_one_line_error(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: --executor ray needs Ray"), done.stderr
     assert "pip install -e '.[ray]'" in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_gpu_request_rule(monkeypatch) -> None:
+    """1 GPU per run when the driver's jax or the cluster has GPUs, else 0; the env var overrides."""
+    from zoo.bench.ray_executor import GPUS_ENV, resolve_gpus_per_run
+    from zoo.bench.suite import ConfigError
+
+    class FakeRay:
+        def __init__(self, gpus: float) -> None:
+            self.resources = {"CPU": 8.0, **({"GPU": gpus} if gpus else {})}
+
+        def cluster_resources(self) -> dict:
+            return self.resources
+
+    monkeypatch.delenv(GPUS_ENV, raising=False)
+    import jax
+
+    on_gpu = jax.default_backend() != "cpu"
+    assert resolve_gpus_per_run(FakeRay(0), None) == (1 if on_gpu else 0)  # the driver's backend
+    assert resolve_gpus_per_run(FakeRay(4), None) == 1
+    assert resolve_gpus_per_run(FakeRay(4), 0.5) == 0.5
+    monkeypatch.setenv(GPUS_ENV, "0")
+    assert resolve_gpus_per_run(FakeRay(4), None) == 0
+    monkeypatch.setenv(GPUS_ENV, "lots")
+    with pytest.raises(ConfigError, match=GPUS_ENV):
+        resolve_gpus_per_run(FakeRay(4), None)
+    with pytest.raises(ConfigError, match="GPUs per run"):
+        resolve_gpus_per_run(FakeRay(4), 1.5)
