@@ -106,7 +106,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.ray_address:
         raise ConfigError("--ray-address needs --executor ray")
     if args.executor not in EXECUTORS:
-        raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {', '.join(sorted({*EXECUTORS, 'ray'}))}")
+        allowed = ", ".join(sorted({*EXECUTORS, "ray"}))
+        raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {allowed}")
     enable_compilation_cache()
     if args.workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {args.workers}")

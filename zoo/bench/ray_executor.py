@@ -122,20 +122,23 @@ def run_task(spec: RunSpec, out_dir: str, plugins: Sequence[str], cache_dir: str
     resumed_from = _latest_checkpoint(out / "checkpoints" / spec.run_id)
     marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = marker.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"run_id": spec.run_id, "pid": os.getpid(), "node": socket.gethostname(),
-                               "attempt": attempt, "resumed_from": resumed_from, "started": time.time()}))
+    tmp.write_text(json.dumps({
+        "run_id": spec.run_id, "pid": os.getpid(), "node": socket.gethostname(),
+        "attempt": attempt, "resumed_from": resumed_from, "started": time.time(),
+    }))
     os.replace(tmp, marker)
     try:
         if stop_file.exists():  # stopped while this task was queued
             return {}
         outcome = runner.execute(spec, out, stop_file.exists)
-    except (Interrupted, KeyboardInterrupt):  # KeyboardInterrupt: ray.cancel reached it as it started
+    except (Interrupted, KeyboardInterrupt):  # KeyboardInterrupt: ray.cancel caught it starting
         return {}
     finally:
         marker.unlink(missing_ok=True)
     if attempt > 1:
         where = f"the checkpoint at step {resumed_from}" if resumed_from is not None else "the start"
-        outcome = {**outcome, "summary": f"{outcome['summary']} (attempt {attempt}, resumed from {where})"}
+        summary = f"{outcome['summary']} (attempt {attempt}, resumed from {where})"
+        outcome = {**outcome, "summary": summary}
     return outcome
 
 
@@ -188,7 +191,8 @@ def resolve_gpus_per_run(ray, requested: float | None) -> float:
             raise ConfigError(f"{GPUS_ENV} must be a number, got {os.environ[GPUS_ENV]!r}") from None
     if requested is not None:
         if not requested >= 0 or (requested > 1 and not float(requested).is_integer()):
-            raise ConfigError(f"GPUs per run must be 0, a fraction below 1 or a whole number, got {requested!r}")
+            raise ConfigError("GPUs per run must be 0, a fraction below 1 or a whole number, "
+                              f"got {requested!r}")
         return float(requested)
     import jax
 
@@ -270,8 +274,9 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
                             continue
                         # Its workers died more than max_retries times (or the task wrapper failed):
                         # an error for this run, as runner.execute reports one; the others go on.
-                        outcome = {"error": f"run {specs[ref].run_id} failed on Ray: {type(e).__name__}: "
-                                            f"{_first_line(e)}", "traceback": str(e)}
+                        message = (f"run {specs[ref].run_id} failed on Ray: "
+                                   f"{type(e).__name__}: {_first_line(e)}")
+                        outcome = {"error": message, "traceback": str(e)}
                     if outcome:
                         record(specs[ref], outcome)
     except BaseException:  # a second Ctrl-C: stop at once
