@@ -30,8 +30,9 @@ def ring_init(
     if max_phase <= 0:
         raise ValueError(f"max_phase must be positive, got {max_phase}")
     k_mag, k_phase = jax.random.split(key)
-    u1 = jax.random.uniform(k_mag, (n,))
-    u2 = jax.random.uniform(k_phase, (n,))
+    # Bounded away from 0 so that log-parametrisations (the LRU's) stay finite.
+    u1 = jax.random.uniform(k_mag, (n,), minval=1e-6)
+    u2 = jax.random.uniform(k_phase, (n,), minval=1e-6)
     magnitude = jnp.sqrt(u1 * (r_max**2 - r_min**2) + r_min**2)
     return magnitude, max_phase * u2
 

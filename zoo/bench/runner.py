@@ -132,7 +132,7 @@ def execute(spec: RunSpec, out_dir: Path, should_stop: Callable[[], bool]) -> di
         task = task_registry.create_task(spec.task, horizon=horizon, **dict(spec.task_options))
         task_cls = type(task)
         result = train_run(spec, out_dir / "checkpoints" / spec.run_id, should_stop=should_stop,
-                           on_progress=on_progress)
+                           on_progress=on_progress, preflossed_dir=out_dir / "checkpoints" / "preflossed")
     except task_registry.DatasetUnavailable as e:
         result = RunResult(status="skipped", metric=float("nan"), success=False, steps_to_success=None,
                            steps_trained=0, wall_time_s=0.0, note=str(e).splitlines()[0])

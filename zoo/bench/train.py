@@ -8,7 +8,10 @@ exactly.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
+import os
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -18,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 from flax import nnx
 
 import tasks as task_registry
@@ -168,6 +172,16 @@ def _build_steps(graphdef, task, tx) -> Steps:
     )
 
 
+def _commit(tree: PyTree) -> PyTree:
+    """Place arrays on the default device explicitly.
+
+    jit keys its cache on whether inputs are committed to a device; fresh arrays are not,
+    restored and flossed ones are. Committing everything up front means every run
+    reuses the same compiled programs instead of compiling each twice or three times.
+    """
+    return jax.device_put(tree, jax.devices()[0])
+
+
 def _all_finite(tree: PyTree) -> bool:
     return all(bool(jnp.isfinite(x).all()) for x in jax.tree.leaves(tree))
 
@@ -187,8 +201,12 @@ def train_run(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int, float], None] = lambda step, metric: None,
+    preflossed_dir: Path | None = None,
 ) -> RunResult:
-    """Train one run to success, divergence or its step budget; resumable from `run_dir`."""
+    """Train one run to success, divergence or its step budget; resumable from `run_dir`.
+
+    `preflossed_dir` holds pre-flossed starting points that runs of other horizons share.
+    """
     t_start = time.perf_counter()
     horizon = int(spec.horizon) if float(spec.horizon).is_integer() else spec.horizon
     task = task_registry.create_task(spec.task, horizon=horizon, **dict(spec.task_options))
@@ -197,14 +215,14 @@ def train_run(
     schedule = Schedule.of(spec.flossing, spec.train.steps, floss_cfg)
     graphdef, params = nnx.split(model)
     steps = steps_for(spec, task, graphdef)
-    arrays, eval_batch = task.arrays(), task.eval_batch()
-    seed_key = jax.random.key(spec.seed)
+    arrays, eval_batch = _commit(task.arrays()), _commit(task.eval_batch())
+    seed_key = _commit(jax.random.key(spec.seed))
     data_key = jax.random.fold_in(seed_key, _DATA)
 
     tx = make_optimizer(spec.train.clip)
     opt_state = set_learning_rate(tx.init(params), spec.train.lr)
     floss_state = nnx.state(flossing.make_flossing_optimizer(model, floss_cfg))
-    state = {"params": params, "opt_state": opt_state, "floss_state": floss_state}
+    state = _commit({"params": params, "opt_state": opt_state, "floss_state": floss_state})
     meta: dict[str, Any] = {"step": 0, "wall_time_s": 0.0, "metric": math.nan, "diag": {}}
 
     checkpoints = RunCheckpoints(run_dir)
@@ -212,11 +230,13 @@ def train_run(
         restored = checkpoints.restore_latest(state)
         if restored is not None:
             _, state, meta = restored
+            state = _commit(state)
         else:
-            meta["diag"].update(_diagnostics(steps, task, graphdef, state["params"], floss_cfg, seed_key, "init"))
-            if schedule.pre_steps:
-                state = _floss_phase(task, arrays, graphdef, state, seed_key, 0, schedule.pre_steps, floss_cfg)
-            meta["diag"].update(_diagnostics(steps, task, graphdef, state["params"], floss_cfg, seed_key, "before"))
+            state, diag = _starting_point(spec, task, arrays, graphdef, state, floss_cfg,
+                                          schedule.pre_steps, seed_key, preflossed_dir)
+            key = jax.random.fold_in(seed_key, _DIAG)
+            diag["grad_norm_before"] = float(steps.grad_h0_norm(state["params"], task.sample(arrays, key)))
+            meta["diag"].update(diag)
             checkpoints.save(0, state, meta)
 
         step, status, evals_since_save = meta["step"], "unsolved", 0
@@ -260,7 +280,7 @@ def train_run(
 
         meta.update(step=step, steps_to_success=steps_to_success)
         if status != "diverged":
-            meta["diag"].update(_diagnostics(steps, task, graphdef, state["params"], floss_cfg, seed_key, "after"))
+            meta["diag"].update(_diagnostics(steps, task, arrays, graphdef, state["params"], floss_cfg, seed_key, "after"))
             _save(checkpoints, step, state, meta, t_start)
     finally:
         checkpoints.close()
@@ -302,13 +322,74 @@ def _floss_phase(task, arrays, graphdef, state: PyTree, seed_key, phase: int, n:
 DIAGNOSTIC_STEPS = 200
 
 
-def _diagnostics(steps: Steps, task, graphdef, params, cfg, seed_key, when: str) -> dict[str, float]:
+def _diagnostics(steps: Steps, task, arrays, graphdef, params, cfg, seed_key, when: str) -> dict[str, float]:
     """Leading exponent, spread and initial-state gradient norm of the current model."""
     key = jax.random.fold_in(seed_key, _DIAG)
-    arrays = task.arrays()
+    out = _lyapunov(task, arrays, graphdef, params, cfg, seed_key, when)
+    out[f"grad_norm_{when}"] = float(steps.grad_h0_norm(params, task.sample(arrays, key)))
+    return out
+
+
+def _lyapunov(task, arrays, graphdef, params, cfg, seed_key, when: str) -> dict[str, float]:
+    """`lambda1_<when>` and `spread_<when>` on one long input sequence of the task."""
+    key = jax.random.fold_in(seed_key, _DIAG)
     inputs = task.sample_inputs(arrays, key, max(DIAGNOSTIC_STEPS, cfg.rollout))
     d = flossing.lyapunov_diagnostics(nnx.merge(graphdef, params), inputs, cfg)
     out = {f"lambda1_{when}": d["lambda_1"], f"spread_{when}": d["lambda_spread"]}
-    if when != "init":
-        out[f"grad_norm_{when}"] = float(steps.grad_h0_norm(params, task.sample(arrays, key)))
     return {k: (float(v) if np.isfinite(v) else math.nan) for k, v in out.items()}
+
+
+# ----------------------------------------------------------------- shared starting points
+
+# A pre-flossed model depends on the architecture, its seed and the statistics of the
+# inputs, not on the horizon: runs that share those share one pre-flossing, in memory
+# and (across processes and restarts) on disk.
+_PREFLOSSED: dict[str, tuple[PyTree, dict]] = {}
+
+
+def _starting_point(spec, task, arrays, graphdef, state, cfg, pre_steps: int, seed_key,
+                    preflossed_dir: Path | None) -> tuple[PyTree, dict]:
+    """The state training starts from (pre-flossed if asked) and its Lyapunov diagnostics."""
+    if not pre_steps:
+        diag = _lyapunov(task, arrays, graphdef, state["params"], cfg, seed_key, "init")
+        return state, {**diag, "lambda1_before": diag["lambda1_init"], "spread_before": diag["spread_init"]}
+    shared = (spec.arch, spec.arch_options, spec.train.hidden_size, task.input_size, task.output_size,
+              spec.seed, task.input_key(), pre_steps,
+              dataclasses.replace(cfg, pre_steps=0, during_steps=0, during_every=1, during_times=0))
+    key = hashlib.sha1(repr(shared).encode()).hexdigest()[:16]
+    found = _PREFLOSSED.get(key) or _load_preflossed(preflossed_dir, key, state)
+    if found is None:
+        diag = _lyapunov(task, arrays, graphdef, state["params"], cfg, seed_key, "init")
+        state = _floss_phase(task, arrays, graphdef, state, seed_key, 0, pre_steps, cfg)
+        diag.update(_lyapunov(task, arrays, graphdef, state["params"], cfg, seed_key, "before"))
+        found = ({"params": state["params"], "floss_state": state["floss_state"]}, diag)
+        _save_preflossed(preflossed_dir, key, *found)
+    _PREFLOSSED[key] = found
+    flossed, diag = found
+    return _commit({**state, **flossed}), dict(diag)
+
+
+def _load_preflossed(folder: Path | None, key: str, state: PyTree) -> tuple[PyTree, dict] | None:
+    if folder is None or not (folder / key / "diag.json").exists():
+        return None
+    template = {"params": state["params"], "floss_state": state["floss_state"]}
+    try:
+        flossed = ocp.StandardCheckpointer().restore((folder / key / "state").resolve(), template)
+        return flossed, json.loads((folder / key / "diag.json").read_text())
+    except Exception:  # noqa: BLE001  (damaged: floss again)
+        return None
+
+
+def _save_preflossed(folder: Path | None, key: str, flossed: PyTree, diag: dict) -> None:
+    if folder is None:
+        return
+    target = folder / key
+    try:
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save((target / "state").resolve(), flossed, force=True)
+        checkpointer.wait_until_finished()
+        tmp = target / "diag.json.tmp"
+        tmp.write_text(json.dumps(diag))
+        os.replace(tmp, target / "diag.json")  # written last: marks the entry complete
+    except Exception:  # noqa: BLE001  (another process wrote it first; theirs is identical)
+        pass
