@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orbax.checkpoint as ocp
 
 PyTree = Any
+
+
+def _ocp():
+    """orbax, imported on first use: the CLI reports bad input without paying for it."""
+    import orbax.checkpoint as ocp
+
+    return ocp
 
 _CHECKSUM = "_checksum"  # in the saved meta: sha256 of the state's arrays and the rest of the meta
 
@@ -37,6 +43,7 @@ class RunCheckpoints:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
+        ocp = _ocp()
         self._manager = ocp.CheckpointManager(
             self.run_dir.resolve(),
             options=ocp.CheckpointManagerOptions(
@@ -53,6 +60,7 @@ class RunCheckpoints:
         meta[_CHECKSUM] = checksum(state, meta)
         if step in self._manager.all_steps():
             self._delete(step)  # the same position saved again after a restart from scratch
+        ocp = _ocp()
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         if crash_point("checkpoint"):
             _crash_during(lambda: self._manager.save(step, args=args, force=True), self.run_dir)
@@ -66,6 +74,7 @@ class RunCheckpoints:
         of part of the state) skips the checksum and deletes nothing.
         """
         _quiet_orbax_read_errors()
+        ocp = _ocp()
         steps = sorted(self._manager.all_steps(), reverse=True)
         for i, step in enumerate(steps):
             try:
