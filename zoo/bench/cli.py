@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C while loading, before any run started
+        print("stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def enable_compilation_cache() -> None:
