@@ -1,4 +1,4 @@
-"""Architectures for the reliability tests (tests/test_reliability.py), loaded with --plugin.
+"""Architectures and a task for the reliability tests (tests/test_reliability.py), loaded with --plugin.
 
 Put tests/data on PYTHONPATH and pass `--plugin zoo_test_plugin`.
 
@@ -8,6 +8,7 @@ Put tests/data on PYTHONPATH and pass `--plugin zoo_test_plugin`.
   the model on sequences of length 3): `fail = "linalg"` raises numpy's LinAlgError,
   `"nan"` a FloatingPointError (what jax raises under jax_debug_nans), `"bug"` a
   TypeError, i.e. a programming error; `""` trains normally.
+- task `needs_data`: the delayed copy, but its data "is there" only when ZOO_TEST_DATA=1.
 """
 
 import jax
@@ -53,3 +54,20 @@ class Fragile(_Tanh):
             if self.fail == "bug":
                 raise TypeError("unsupported operand type(s) for +: 'NoneType' and 'int'")
         return super().__call__(x, h0)
+
+
+import os  # noqa: E402
+
+import tasks  # noqa: E402
+from tasks.delayed import DelayedCopy  # noqa: E402
+
+
+@tasks.register_task("needs_data")
+class NeedsData(DelayedCopy):
+    """The delayed copy, pretending to need a data set that is there only when
+    ZOO_TEST_DATA=1: otherwise its runs are recorded as skipped."""
+
+    def __init__(self, **options):
+        if os.environ.get("ZOO_TEST_DATA") != "1":
+            raise tasks.DatasetUnavailable("needs_data: no data here; set ZOO_TEST_DATA=1")
+        super().__init__(**options)

@@ -164,6 +164,14 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
+def drop_rows(path: Path, run_ids) -> dict[str, dict[str, str]]:
+    """Rewrite runs.csv without the rows of `run_ids`; return the rows left, by run_id."""
+    drop = set(run_ids)
+    rows = {i: row for i, row in read_rows(path).items() if i not in drop}
+    _rewrite(path, rows.values())
+    return rows
+
+
 def _parse_line(line: str) -> list[str] | None:
     try:
         return next(csv.reader([line]))

@@ -178,6 +178,12 @@ def run_suite(
     runs_csv = out_dir / "runs.csv"
     with results.OutputLock(out_dir):
         finished = results.read_rows(runs_csv)
+        ids = {r.run_id for r in suite.runs}
+        # Skipped runs (data set unavailable) are tried again: the data may be there now.
+        retry = [i for i, row in finished.items() if i in ids and row["status"] == "skipped"]
+        if retry:
+            finished = results.drop_rows(runs_csv, retry)
+        _warn_other_configurations(suite, finished, stream)
         pending = [r for r in suite.runs if r.run_id not in finished]
         progress = Progress(len(suite.runs), len(suite.runs) - len(pending), stream)
         print(f"{suite.name}: {len(suite.runs)} runs, {len(suite.runs) - len(pending)} already done, "
@@ -202,10 +208,34 @@ def run_suite(
         try:
             _EXECUTORS[executor](pending, out_dir, record, suite=suite, **executor_options)
         finally:
-            write_leaderboard(out_dir)
+            try:
+                write_leaderboard(out_dir)
+            except Exception as e:  # noqa: BLE001  (runs.csv is what matters; the board is rebuilt next time)
+                print(f"warning: could not write the leaderboard: {type(e).__name__}: {_first_line(e)}",
+                      file=stream, flush=True)
         if failures:
             raise RunsFailed(failures, out_dir / ERRORS_LOG)
     return len(pending)
+
+
+def _warn_other_configurations(suite: Suite, finished: dict[str, dict[str, str]], stream) -> None:
+    """Rows for the same (arch, task, horizon, flossing, seed) as this suite's runs but another
+    configuration (the suite file was edited) would be counted twice by the leaderboard."""
+    slots = {(r.arch, r.task, f"{r.horizon:g}", r.flossing, str(r.seed)) for r in suite.runs}
+    ids = {r.run_id for r in suite.runs}
+    stale = []
+    for run_id, row in finished.items():
+        try:
+            slot = (row["arch"], row["task"], f"{float(row['horizon']):g}", row["flossing"], row["seed"])
+        except ValueError:
+            continue
+        if run_id not in ids and slot in slots:
+            stale.append(run_id)
+    if stale:
+        print(f"warning: runs.csv holds {len(stale)} run(s) of another configuration for the same "
+              f"(arch, task, horizon, flossing, seed) as this suite's, e.g. {stale[0]} (was the suite "
+              "file edited?); the leaderboard counts both: use a new --out, or delete those rows",
+              file=stream, flush=True)
 
 
 def _run_local(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
