@@ -343,21 +343,40 @@ def _initial_state(model: nnx.Module) -> jax.Array:
     return jnp.zeros((model.state_size,), jnp.float32)
 
 
-def _model_spectrum(model: nnx.Module, inputs: jax.Array, config: FlossingConfig, key) -> jax.Array:
+class _Spec(NamedTuple):
+    """What compiled code depends on: the spectrum settings, k already clipped.
+
+    Static arguments are these rather than the whole config, so configs differing
+    only in the schedule or in the (optimizer-held) learning rate share compilations.
+    """
+
+    k: int
+    reortho_every: int
+    warmup: int
+    trajectory_gradient: float
+    target: float
+
+    @classmethod
+    def of(cls, config: FlossingConfig, state_size: int) -> _Spec:
+        config = config.for_state_size(state_size)
+        return cls(config.k, config.reortho_every, config.warmup, config.trajectory_gradient, config.target)
+
+
+def _model_spectrum(model: nnx.Module, inputs: jax.Array, spec: _Spec, key) -> jax.Array:
     return lyapunov_spectrum(
         model.transition,
         _initial_state(model),
         inputs,
-        k=config.k,
-        reortho_every=config.reortho_every,
-        warmup=config.warmup,
+        k=spec.k,
+        reortho_every=spec.reortho_every,
+        warmup=spec.warmup,
         key=key,
-        trajectory_gradient=config.trajectory_gradient,
+        trajectory_gradient=spec.trajectory_gradient,
     )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
-def _floss_compiled(graphdef, state, inputs, keys, config: FlossingConfig):
+def _floss_compiled(graphdef, state, inputs, keys, spec: _Spec):
     TRACE_COUNTS["floss"] += 1
 
     def one_step(state, xs):
@@ -368,7 +387,7 @@ def _floss_compiled(graphdef, state, inputs, keys, config: FlossingConfig):
         model, optimizer = nnx.merge(graphdef, state)
 
         def loss_fn(model):
-            return flossing_loss(_model_spectrum(model, x, config, key), config.target)
+            return flossing_loss(_model_spectrum(model, x, spec, key), spec.target)
 
         loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, DYNAMICS))(model)
         optimizer.update(model, grads)
@@ -403,7 +422,8 @@ def floss(
       optimizer: from `make_flossing_optimizer(model, config)`.
       inputs: `(n_steps, rollout, input_size)`, a fresh task input per step.
       keys: `(n_steps,)` PRNG keys (or `(n_steps, 2)` raw keys).
-      config: the flossing hyperparameters; `k` is clipped to the state size.
+      config: the flossing hyperparameters; `k` is clipped to the state size. The
+        learning rate is the optimizer's (`make_flossing_optimizer` takes it from here).
 
     Returns:
       The flossing loss before each step, `(n_steps,)`. A step whose loss or gradient
@@ -416,9 +436,8 @@ def floss(
         raise ValueError(f"need one key per flossing step: {keys.shape[0]} keys, {inputs.shape[0]} inputs")
     if inputs.shape[0] == 0:
         return jnp.zeros((0,), jnp.float32)
-    config = config.for_state_size(model.state_size)
     graphdef, state = nnx.split((model, optimizer))
-    state, losses = _floss_compiled(graphdef, state, inputs, keys, config)
+    state, losses = _floss_compiled(graphdef, state, inputs, keys, _Spec.of(config, model.state_size))
     nnx.update((model, optimizer), state)
     return losses
 
@@ -441,9 +460,9 @@ def flossing_inputs(
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
-def _spectrum_compiled(graphdef, state, inputs, key, config: FlossingConfig):
+def _spectrum_compiled(graphdef, state, inputs, key, spec: _Spec):
     TRACE_COUNTS["diagnostics"] += 1
-    return _model_spectrum(nnx.merge(graphdef, state), inputs, config, key)
+    return _model_spectrum(nnx.merge(graphdef, state), inputs, spec, key)
 
 
 def lyapunov_diagnostics(
@@ -465,11 +484,11 @@ def lyapunov_diagnostics(
     Args:
       inputs: `(time, input_size)` with `time > config.warmup`.
     """
-    config = config.for_state_size(model.state_size)
+    spec = _Spec.of(config, model.state_size)._replace(trajectory_gradient=1.0, target=0.0)
     key = jax.random.key(0) if key is None else key
-    lam = _spectrum_compiled(*nnx.split(model), jnp.asarray(inputs), key, config)
+    lam = _spectrum_compiled(*nnx.split(model), jnp.asarray(inputs), key, spec)
     lam1, lamk = float(lam[0]), float(lam[-1])
-    return {"lambda_1": lam1, "lambda_spread": lam1 - lamk, "k": config.k}
+    return {"lambda_1": lam1, "lambda_spread": lam1 - lamk, "k": spec.k}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
