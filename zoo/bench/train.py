@@ -366,6 +366,8 @@ def _starting_point(spec, task, arrays, graphdef, state, cfg, pre_steps: int, se
         _save_preflossed(preflossed_dir, key, *found)
     _PREFLOSSED[key] = found
     flossed, diag = found
+    # A copy: training donates its inputs' buffers, and the cached entry serves later runs.
+    flossed = jax.tree.map(jnp.copy, flossed)
     return _commit({**state, **flossed}), dict(diag)
 
 
