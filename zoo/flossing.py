@@ -510,3 +510,41 @@ def initial_state_gradient_norm(model: nnx.Module, loss_fn: Callable, batch: Any
     code, so pass the same callable (e.g. `task.loss`) rather than a fresh lambda.
     """
     return float(_h0_grad_norm_compiled(*nnx.split(model), loss_fn, batch))
+
+
+# ------------------------------------------------------------------------- timing
+
+
+def _benchmark(rollouts: tuple[int, ...] = (55, 300), n_steps: int = 20, repeats: int = 3) -> None:
+    """Time one flossing step of the reference setting (tanh RNN N = 80, k = 75, QR every step)."""
+    import os
+    import time
+
+    from zoo import create_architecture
+
+    for rollout in rollouts:
+        config = FlossingConfig(rollout=rollout)
+        model = create_architecture("rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0))
+        optimizer = make_flossing_optimizer(model, config)
+        bits = jax.random.bernoulli(jax.random.key(0), 0.5, (n_steps, rollout, 1)).astype(jnp.float32)
+        keys = jax.random.split(jax.random.key(1), n_steps)
+        start = time.perf_counter()
+        floss(model, optimizer, bits, keys, config).block_until_ready()
+        first = time.perf_counter() - start
+        wall, cpu = [], []
+        for _ in range(repeats):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            floss(model, optimizer, bits, keys, config).block_until_ready()
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        print(
+            f"rnn N=80 k=75 rollout={rollout} (warm-up {config.warmup}): first call (compile + "
+            f"{n_steps} steps) {first:.1f} s; per flossing step {1e3 * min(wall) / n_steps:.1f} ms wall, "
+            f"{1e3 * min(cpu) / n_steps:.1f} ms CPU  [OPENBLAS_NUM_THREADS="
+            f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, load {os.getloadavg()[0]:.1f}]",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    _benchmark()
