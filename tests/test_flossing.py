@@ -230,7 +230,7 @@ def test_flossing_edge_of_chaos_rnn_with_default_gradient():
     # spectrum toward 0 quickly. Two model instances share one compilation.
     cfg = F.FlossingConfig(k=16, lr=3e-3)
     long_input = _bits(jax.random.key(5), (600, 1))
-    traces = F.TRACE_COUNTS["floss"]
+    traces, diagnostic_traces = F.TRACE_COUNTS["floss"], F.TRACE_COUNTS["diagnostics"]
     for seed in (0, 1):
         model = zoo.create_architecture(
             "rnn", input_size=1, hidden_size=32, output_size=1, rngs=nnx.Rngs(seed), gain=1.0
@@ -247,6 +247,7 @@ def test_flossing_edge_of_chaos_rnn_with_default_gradient():
         assert after["lambda_spread"] < before["lambda_spread"]
         assert int(optimizer.step[...]) == 100
     assert F.TRACE_COUNTS["floss"] == traces + 1, "a second instance must not retrace"
+    assert F.TRACE_COUNTS["diagnostics"] == diagnostic_traces + 1
     # A step with a non-finite loss or gradient is skipped, not applied.
     params = jax.tree.map(np.array, nnx.state(model))
     losses = F.floss(model, optimizer, jnp.full_like(inputs, jnp.nan), jax.random.split(jax.random.key(0), 100), cfg)
