@@ -23,6 +23,21 @@ def x64():
         yield
 
 
+def _model(arch, input_size=1, hidden_size=4, seed=0, **options):
+    return zoo.create_architecture(
+        arch, input_size=input_size, hidden_size=hidden_size, output_size=1,
+        rngs=nnx.Rngs(seed), **options,
+    )
+
+
+def _keys(seed, n):
+    return jax.random.split(jax.random.key(seed), n)
+
+
+def _snapshot(tree):
+    return jax.tree.map(np.array, tree)
+
+
 def _nonnormal(rng, moduli):
     """`S diag(d) S^-1` with a random (non-orthogonal) S: eigenvalues d, far from normal."""
     s = rng.normal(size=(len(moduli), len(moduli)))
@@ -65,7 +80,9 @@ def test_diagonal_map_is_exact():
     # Identity start: Q stays the identity, R = diag(d) every step, no transient at all;
     # only rounding of log|d_i| remains.
     with jax.enable_x64(True):
-        lam = F.lyapunov_spectrum(lambda h, x: jnp.asarray(d) * h, jnp.ones(5), jnp.zeros((50, 1)), k=5)
+        lam = F.lyapunov_spectrum(
+            lambda h, x: jnp.asarray(d) * h, jnp.ones(5), jnp.zeros((50, 1)), k=5
+        )
         np.testing.assert_allclose(lam, expected, rtol=1e-13)
     d = jnp.asarray(d, jnp.float32)
     # The k leading ones need a generic start (the identity's first columns would
@@ -85,7 +102,8 @@ def test_autonomous_tanh_rnn_order_and_chaos(gain, sign):
     w = jnp.asarray(gain * rng.normal(size=(n, n)) / np.sqrt(n), jnp.float32)
     h0 = jnp.asarray(rng.normal(size=n), jnp.float32)
     lam = F.lyapunov_spectrum(
-        lambda h, x: jnp.tanh(h) @ w.T, h0, jnp.zeros((600, 0)), k=2, warmup=200, key=jax.random.key(0)
+        lambda h, x: jnp.tanh(h) @ w.T, h0, jnp.zeros((600, 0)), k=2, warmup=200,
+        key=jax.random.key(0),
     )
     assert lam[0] >= lam[1]
     assert sign * lam[0] > 0.15, lam
@@ -132,7 +150,8 @@ def test_gradient_matches_central_differences(x64, reortho_every):
     direction = jnp.asarray(rng.normal(size=(5, 5)))
     analytic = jnp.vdot(value_and_grad(w)[1], direction)
     eps = 1e-6
-    numeric = (value_and_grad(w + eps * direction)[0] - value_and_grad(w - eps * direction)[0]) / (2 * eps)
+    plus, minus = value_and_grad(w + eps * direction)[0], value_and_grad(w - eps * direction)[0]
+    numeric = (plus - minus) / (2 * eps)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6)
 
 
@@ -146,7 +165,8 @@ def test_frozen_trajectory_gradient_differentiates_only_the_jacobians(x64):
     def grad_b(tg):
         def loss(b):
             lam = F.lyapunov_spectrum(
-                lambda h, x: jnp.tanh(h) @ w.T + b + x, jnp.zeros(4), xs, k=2, trajectory_gradient=tg
+                lambda h, x: jnp.tanh(h) @ w.T + b + x, jnp.zeros(4), xs, k=2,
+                trajectory_gradient=tg,
             )
             return F.flossing_loss(lam)
 
@@ -213,7 +233,7 @@ def test_config_validation_and_k_clipping():
 
 
 def test_dynamics_filter_excludes_the_readout():
-    model = zoo.create_architecture("rnn", input_size=2, hidden_size=4, output_size=1, rngs=nnx.Rngs(0))
+    model = _model("rnn", input_size=2)
     paths = {path for path, _ in nnx.to_flat_state(nnx.state(model, F.DYNAMICS))}
     assert paths == {("W",), ("V",), ("b",)}
 
@@ -249,10 +269,10 @@ def test_flossing_edge_of_chaos_rnn_with_default_gradient():
     assert F.TRACE_COUNTS["floss"] == traces + 1, "a second instance must not retrace"
     assert F.TRACE_COUNTS["diagnostics"] == diagnostic_traces + 1
     # A step with a non-finite loss or gradient is skipped, not applied.
-    params = jax.tree.map(np.array, nnx.state(model))
-    losses = F.floss(model, optimizer, jnp.full_like(inputs, jnp.nan), jax.random.split(jax.random.key(0), 100), cfg)
+    params = _snapshot(nnx.state(model))
+    losses = F.floss(model, optimizer, jnp.full_like(inputs, jnp.nan), _keys(0, 100), cfg)
     assert np.all(np.isnan(np.asarray(losses)))
-    jax.tree.map(np.testing.assert_array_equal, params, jax.tree.map(np.array, nnx.state(model)))
+    jax.tree.map(np.testing.assert_array_equal, params, _snapshot(nnx.state(model)))
     assert int(optimizer.step[...]) == 100
 
 
@@ -279,29 +299,29 @@ def test_flossing_chaotic_rnn_toward_zero():
 @pytest.mark.parametrize("arch", ["lstm", "gru", "lru", "complex_diagonal", "linear"])
 def test_flossing_runs_on_every_architecture(arch):
     cfg = F.FlossingConfig(k=4, rollout=20, warmup=5, lr=1e-2)
-    model = zoo.create_architecture(arch, input_size=2, hidden_size=6, output_size=1, rngs=nnx.Rngs(0))
-    dynamics_before = jax.tree.map(np.array, nnx.state(model, F.DYNAMICS))
-    readout_before = jax.tree.map(np.array, nnx.state(model.readout))
+    model = _model(arch, input_size=2, hidden_size=6)
+    dynamics_before = _snapshot(nnx.state(model, F.DYNAMICS))
+    readout_before = _snapshot(nnx.state(model.readout))
     optimizer = F.make_flossing_optimizer(model, cfg)
     inputs = jax.random.normal(jax.random.key(0), (20, cfg.rollout, 2))
-    losses = np.asarray(F.floss(model, optimizer, inputs, jax.random.split(jax.random.key(1), 20), cfg))
+    losses = np.asarray(F.floss(model, optimizer, inputs, _keys(1, 20), cfg))
     assert losses.shape == (20,) and np.all(np.isfinite(losses))
     assert losses[-5:].mean() < losses[:5].mean()
     changed = jax.tree.map(
-        lambda a, b: not np.allclose(a, b), dynamics_before, jax.tree.map(np.array, nnx.state(model, F.DYNAMICS))
+        lambda a, b: not np.allclose(a, b), dynamics_before, _snapshot(nnx.state(model, F.DYNAMICS))
     )
     assert any(jax.tree.leaves(changed)), "no recurrent parameter moved"
-    jax.tree.map(np.testing.assert_array_equal, readout_before, jax.tree.map(np.array, nnx.state(model.readout)))
+    jax.tree.map(np.testing.assert_array_equal, readout_before, _snapshot(nnx.state(model.readout)))
 
 
 def test_floss_argument_errors():
-    model = zoo.create_architecture("rnn", input_size=1, hidden_size=4, output_size=1, rngs=nnx.Rngs(0))
+    model = _model("rnn")
     optimizer = F.make_flossing_optimizer(model)
     with pytest.raises(ValueError, match="n_steps, rollout, input_size"):
         F.floss(model, optimizer, jnp.zeros((55, 1)), jax.random.split(jax.random.key(0), 1))
     with pytest.raises(ValueError, match="one key per flossing step"):
         F.floss(model, optimizer, jnp.zeros((3, 55, 1)), jax.random.split(jax.random.key(0), 2))
-    assert F.floss(model, optimizer, jnp.zeros((0, 55, 1)), jax.random.split(jax.random.key(0), 0)).shape == (0,)
+    assert F.floss(model, optimizer, jnp.zeros((0, 55, 1)), _keys(0, 0)).shape == (0,)
 
 
 def test_flossing_inputs_from_a_task():
@@ -321,9 +341,10 @@ def test_flossing_inputs_from_a_task():
 
 def test_diagnostics_of_the_linear_architecture():
     # h -> A h + B x: the spectrum is log|eig(A)| whatever the input.
-    model = zoo.create_architecture("linear", input_size=1, hidden_size=6, output_size=1, rngs=nnx.Rngs(0))
+    model = _model("linear", hidden_size=6)
     moduli = np.sort(np.abs(np.linalg.eigvals(np.asarray(model.A[...], np.float64))))[::-1]
-    d = F.lyapunov_diagnostics(model, jax.random.normal(jax.random.key(0), (800, 1)), F.FlossingConfig())
+    inputs = jax.random.normal(jax.random.key(0), (800, 1))
+    d = F.lyapunov_diagnostics(model, inputs, F.FlossingConfig())
     assert d["k"] == 6
     # Complex pairs share a modulus: the QR estimates of a pair oscillate around it,
     # a bounded error over the ~800 counted steps.
@@ -344,7 +365,7 @@ def test_diagnostics_of_the_complex_diagonal_architecture():
 
 
 def test_initial_state_gradient_norm():
-    model = zoo.create_architecture("rnn", input_size=1, hidden_size=5, output_size=1, rngs=nnx.Rngs(0))
+    model = _model("rnn", hidden_size=5)
     x = jax.random.normal(jax.random.key(0), (3, 12, 1))
     batch = (x, jnp.zeros((3, 12, 1)), jnp.ones((3, 12)))
 
@@ -358,7 +379,8 @@ def test_initial_state_gradient_norm():
         return jax.grad(lambda h: loss_fn(nnx.merge(graphdef, state)(x, h), batch))(h0)
 
     expected = jnp.linalg.norm(direct(state, jnp.zeros((3, 5))))
-    assert F.initial_state_gradient_norm(model, loss_fn, batch) == pytest.approx(float(expected), rel=1e-5)
+    norm = F.initial_state_gradient_norm(model, loss_fn, batch)
+    assert norm == pytest.approx(float(expected), rel=1e-5)
     # A contracting network forgets its start: the gradient through 12 steps shrinks.
     model.W[...] = model.W[...] * 0.1
     assert F.initial_state_gradient_norm(model, loss_fn, batch) < 0.5 * float(expected)

@@ -210,7 +210,10 @@ def _accumulate_growth(
         growth = jnp.log(jnp.abs(jnp.diagonal(r)))
         return (h, q, acc + jnp.where(counted, growth, 0.0)), None
 
-    pad = lambda a, value: jnp.pad(a, [(pad_front, pad_back)] + [(0, 0)] * (a.ndim - 1), constant_values=value)  # noqa: E731
+    def pad(a: jax.Array, value) -> jax.Array:
+        widths = [(pad_front, pad_back)] + [(0, 0)] * (a.ndim - 1)
+        return jnp.pad(a, widths, constant_values=value)
+
     x = pad(xs, 0).reshape(n_blocks, every, *xs.shape[1:])
     real = pad(jnp.ones(time, bool), False).reshape(n_blocks, every)
     # Blocks ending after the warm-up are counted: warm-up + front padding fill whole blocks.
@@ -275,7 +278,8 @@ class FlossingConfig:
             )
         if not 0.0 <= self.trajectory_gradient <= 1.0:
             raise ValueError(
-                f"FlossingConfig.trajectory_gradient must be in [0, 1], got {self.trajectory_gradient}"
+                "FlossingConfig.trajectory_gradient must be in [0, 1], "
+                f"got {self.trajectory_gradient}"
             )
         if not self.lr > 0:
             raise ValueError(f"FlossingConfig.lr must be positive, got {self.lr}")
@@ -332,7 +336,9 @@ def _adam(lr: float) -> optax.GradientTransformation:
     return optax.adam(lr)
 
 
-def make_flossing_optimizer(model: nnx.Module, config: FlossingConfig = FlossingConfig()) -> nnx.Optimizer:
+def make_flossing_optimizer(
+    model: nnx.Module, config: FlossingConfig = FlossingConfig()
+) -> nnx.Optimizer:
     """The flossing optimizer: its own Adam(`config.lr`) on the `DYNAMICS` parameters."""
     return nnx.Optimizer(model, _adam(config.lr), wrt=DYNAMICS)
 
@@ -359,7 +365,9 @@ class _Spec(NamedTuple):
     @classmethod
     def of(cls, config: FlossingConfig, state_size: int) -> _Spec:
         config = config.for_state_size(state_size)
-        return cls(config.k, config.reortho_every, config.warmup, config.trajectory_gradient, config.target)
+        return cls(
+            config.k, config.reortho_every, config.warmup, config.trajectory_gradient, config.target
+        )
 
 
 def _model_spectrum(model: nnx.Module, inputs: jax.Array, spec: _Spec, key) -> jax.Array:
@@ -431,13 +439,18 @@ def floss(
     """
     inputs = jnp.asarray(inputs)
     if inputs.ndim != 3:
-        raise ValueError(f"inputs must have shape (n_steps, rollout, input_size), got {inputs.shape}")
+        raise ValueError(
+            f"inputs must have shape (n_steps, rollout, input_size), got {inputs.shape}"
+        )
     if keys.shape[0] != inputs.shape[0]:
-        raise ValueError(f"need one key per flossing step: {keys.shape[0]} keys, {inputs.shape[0]} inputs")
+        raise ValueError(
+            f"need one key per flossing step: {keys.shape[0]} keys, {inputs.shape[0]} inputs"
+        )
     if inputs.shape[0] == 0:
         return jnp.zeros((0,), jnp.float32)
     graphdef, state = nnx.split((model, optimizer))
-    state, losses = _floss_compiled(graphdef, state, inputs, keys, _Spec.of(config, model.state_size))
+    spec = _Spec.of(config, model.state_size)
+    state, losses = _floss_compiled(graphdef, state, inputs, keys, spec)
     nnx.update((model, optimizer), state)
     return losses
 
@@ -524,9 +537,12 @@ def _benchmark(rollouts: tuple[int, ...] = (55, 300), n_steps: int = 20, repeats
 
     for rollout in rollouts:
         config = FlossingConfig(rollout=rollout)
-        model = create_architecture("rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0))
+        model = create_architecture(
+            "rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0)
+        )
         optimizer = make_flossing_optimizer(model, config)
-        bits = jax.random.bernoulli(jax.random.key(0), 0.5, (n_steps, rollout, 1)).astype(jnp.float32)
+        bits = jax.random.bernoulli(jax.random.key(0), 0.5, (n_steps, rollout, 1))
+        bits = bits.astype(jnp.float32)
         keys = jax.random.split(jax.random.key(1), n_steps)
         start = time.perf_counter()
         floss(model, optimizer, bits, keys, config).block_until_ready()
@@ -539,7 +555,8 @@ def _benchmark(rollouts: tuple[int, ...] = (55, 300), n_steps: int = 20, repeats
             cpu.append(time.process_time() - start_cpu)
         print(
             f"rnn N=80 k=75 rollout={rollout} (warm-up {config.warmup}): first call (compile + "
-            f"{n_steps} steps) {first:.1f} s; per flossing step {1e3 * min(wall) / n_steps:.1f} ms wall, "
+            f"{n_steps} steps) {first:.1f} s; per flossing step "
+            f"{1e3 * min(wall) / n_steps:.1f} ms wall, "
             f"{1e3 * min(cpu) / n_steps:.1f} ms CPU  [OPENBLAS_NUM_THREADS="
             f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, load {os.getloadavg()[0]:.1f}]",
             flush=True,
