@@ -71,6 +71,20 @@ def complete_rows(path: Path) -> list[str]:
     return [line.split(",", 1)[0] for line in lines if line.endswith("\n")]
 
 
+def processes_tagged(tag: str) -> list[int]:
+    """Live processes whose environment holds ZOO_TEST_TAG=tag (Linux /proc)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if f"ZOO_TEST_TAG={tag}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 def checkpoint_steps(out: Path, run_id: str) -> list[int]:
     folder = out / "checkpoints" / run_id
     if not folder.is_dir():
@@ -230,9 +244,15 @@ def test_workers_crash_and_sigterm_resume_identically(reference: Path, tmp_path:
     workers = ("--workers", "2")
 
     n = rng.randint(3, 7)
+    tag = f"zoo-reliability-{os.getpid()}-{time.time()}"
     rc, err = run_bench("--suite", str(SUITE), "--out", str(out), *workers,
-                        env_extra={"ZOO_TEST_CRASH_AT": f"checkpoint:{n}"})
+                        env_extra={"ZOO_TEST_CRASH_AT": f"checkpoint:{n}", "ZOO_TEST_TAG": tag})
     assert rc == -signal.SIGKILL, err
+    # No worker outlives the suite (they would go on writing checkpoints of runs in flight).
+    deadline = time.time() + 10
+    while (left := processes_tagged(tag)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not left, "orphaned worker processes"
 
     # SIGTERM once a run without a result has a checkpoint past step 0.
     done_before = set(complete_rows(runs_csv))

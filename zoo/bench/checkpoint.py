@@ -137,24 +137,41 @@ _QUIET = {"installed": False}
 
 
 def _quiet_orbax_read_errors() -> None:
-    """A damaged checkpoint makes orbax/tensorstore leave read callbacks behind that fail later
-    ("Event loop is closed") and print pages of tracebacks; the warning above says it all."""
+    """A damaged checkpoint makes orbax/tensorstore leave reads behind that fail later, after
+    the restore has already raised ("Event loop is closed", "Task exception was never
+    retrieved", coroutines never awaited) and print pages of tracebacks; the warning naming
+    the checkpoint says it all. Errors that matter surface as exceptions of the restore."""
     if _QUIET["installed"]:
         return
     _QUIET["installed"] = True
+    import logging
+
     previous = sys.unraisablehook
 
     def hook(unraisable) -> None:
         error = unraisable.exc_value
-        text = str(error)
-        where = repr(getattr(unraisable, "object", ""))
-        if (isinstance(error, RuntimeError) and "Event loop is closed" in text) or (
-            "_read_array_index_and_device_put" in where
-        ):
+        if (isinstance(error, RuntimeError) and "Event loop is closed" in str(error)) or _from_orbax(
+            unraisable.exc_traceback
+        ) or "orbax" in repr(getattr(unraisable, "object", "")):
             return
         previous(unraisable)
 
     sys.unraisablehook = hook
+
+    def keep(record: logging.LogRecord) -> bool:
+        exc = record.exc_info[2] if record.exc_info else None
+        return not (_from_orbax(exc) or "Event loop is closed" in str(record.exc_info and record.exc_info[1]))
+
+    logging.getLogger("asyncio").addFilter(keep)
+
+
+def _from_orbax(tb) -> bool:
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "/orbax/" in name or "/tensorstore/" in name:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 # --------------------------------------------------------------------------- test-only fault injection
