@@ -312,8 +312,8 @@ def parse_suite(
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if not ok:
                 raise _fail(where, f"must be a finite number, got {value!r}")
-        elif isinstance(default, float):
-            _positive_number(value, where)
+        elif isinstance(default, float):  # FlossingConfig checks the ranges below
+            _positive_number(value, where, allow_zero=key == "trajectory_gradient")
     try:
         FlossingConfig(**floss_table)
     except (TypeError, ValueError) as e:
