@@ -65,6 +65,20 @@ def test_tiny_suite_writes_the_three_files(reference: Path) -> None:
     assert all(r["lambda1_init"] == r["lambda1_before"] for r in plain)
 
 
+def test_a_trained_model_loads_back_from_its_checkpoint(reference: Path) -> None:
+    import tasks
+    from zoo.bench.checkpoint import load_trained_model
+    from zoo.bench.train import build_model
+
+    rows = {r["run_id"]: r for r in read_csv(reference / "runs.csv")}
+    spec = next(s for s in load_suite(str(TINY)).runs if s.arch == "gru" and s.flossing == "none")
+    task = tasks.create_task(spec.task, horizon=spec.horizon, **dict(spec.task_options))
+    model = load_trained_model(reference / "checkpoints" / spec.run_id, build_model(spec, task))
+    batch = task.eval_batch()
+    metric = float(task.metric(model(batch.inputs), batch))
+    assert metric == pytest.approx(float(rows[spec.run_id]["metric"]), abs=1e-5)
+
+
 def test_rerun_skips_finished_runs(reference: Path) -> None:
     before = (reference / "runs.csv").read_text()
     done = run_bench("--suite", str(TINY), "--out", str(reference))

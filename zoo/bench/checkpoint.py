@@ -230,13 +230,27 @@ def load_trained_model(run_dir: Path, model: Any) -> Any:
     """Load the newest checkpointed parameters of a run into `model` (an NNX module of the same config)."""
     from flax import nnx
 
-    checkpoints = RunCheckpoints(run_dir)
+    ocp = _ocp()
+    manager = ocp.CheckpointManager(Path(run_dir).resolve(), options=ocp.CheckpointManagerOptions(read_only=True))
     try:
-        template = {"params": nnx.state(model, nnx.Param)}
-        found = checkpoints.restore_latest({**template, "opt_state": None}, partial=True)
+        steps = manager.all_steps()
+        if not steps:
+            raise FileNotFoundError(f"no checkpoint in {run_dir}")
+        # Restored without a template: nested dicts as saved, each variable as {"value": array}.
+        saved = manager.restore(max(steps), args=ocp.args.Composite(state=ocp.args.StandardRestore()))
     finally:
-        checkpoints.close()
-    if found is None:
-        raise FileNotFoundError(f"no loadable checkpoint in {run_dir}")
-    nnx.update(model, found[1]["params"])
+        manager.close()
+    pure = _strip_value_level(saved["state"]["params"])
+    state = nnx.state(model)
+    nnx.replace_by_pure_dict(state, pure)
+    nnx.update(model, state)
     return model
+
+
+def _strip_value_level(tree: Any) -> Any:
+    # nnx.State saves each variable as {"value": array}; replace_by_pure_dict wants the array.
+    if isinstance(tree, dict):
+        if set(tree) == {"value"}:
+            return tree["value"]
+        return {k: _strip_value_level(v) for k, v in tree.items()}
+    return tree
