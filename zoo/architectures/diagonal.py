@@ -55,10 +55,22 @@ def _complex_normal(key: jax.Array, shape: tuple[int, ...], std: float) -> tuple
 
 
 class _DiagonalComplexRNN(RecurrentModel):
-    """Shared body; subclasses define `eigenvalues()` and optionally `input_gain()`."""
+    """Shared body, eigenvalues initialised on a ring (`r_min`, `r_max`, `max_phase` options).
+
+    Subclasses choose the parametrisation (`store_eigenvalues`, `eigenvalues`) and
+    optionally an input normalisation (`input_gain`).
+    """
 
     def __init__(
-        self, *, input_size: int, hidden_size: int, output_size: int, rngs: nnx.Rngs
+        self,
+        *,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        rngs: nnx.Rngs,
+        r_min: float = 0.4,
+        r_max: float = 0.99,
+        max_phase: float = 2 * math.pi,
     ) -> None:
         self.hidden_size = hidden_size
         self.state_size = 2 * hidden_size
@@ -66,6 +78,11 @@ class _DiagonalComplexRNN(RecurrentModel):
         b_re, b_im = _complex_normal(rngs.params(), (input_size, hidden_size), 1 / math.sqrt(2 * input_size))
         self.B_re, self.B_im = nnx.Param(b_re), nnx.Param(b_im)
         self.readout = Readout(2 * hidden_size, input_size, output_size, skip=True, rngs=rngs)
+        self.store_eigenvalues(*ring_init(rngs.params(), hidden_size, r_min, r_max, max_phase))
+
+    def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:
+        """Create the parameters holding `lambda = magnitude * exp(i phase)`."""
+        raise NotImplementedError
 
     def eigenvalues(self) -> jax.Array:
         """The complex diagonal `lambda`, `(hidden_size,)`."""
@@ -102,21 +119,7 @@ class _DiagonalComplexRNN(RecurrentModel):
 class LRU(_DiagonalComplexRNN):
     """Linear Recurrent Unit: `lambda = exp(-exp(nu_log) + i exp(theta_log))`, `B` scaled by `sqrt(1-|lambda|^2)`."""
 
-    def __init__(
-        self,
-        *,
-        input_size: int,
-        hidden_size: int,
-        output_size: int,
-        rngs: nnx.Rngs,
-        r_min: float = 0.4,
-        r_max: float = 0.99,
-        max_phase: float = 2 * math.pi,
-    ) -> None:
-        super().__init__(
-            input_size=input_size, hidden_size=hidden_size, output_size=output_size, rngs=rngs
-        )
-        magnitude, phase = ring_init(rngs.params(), hidden_size, r_min, r_max, max_phase)
+    def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:
         self.nu_log = nnx.Param(jnp.log(-jnp.log(magnitude)))
         self.theta_log = nnx.Param(jnp.log(phase))
 
@@ -132,21 +135,7 @@ class LRU(_DiagonalComplexRNN):
 class ComplexDiagonalRNN(_DiagonalComplexRNN):
     """`lambda` stored directly as `(Re, Im)`; no reparametrisation and no input normalisation."""
 
-    def __init__(
-        self,
-        *,
-        input_size: int,
-        hidden_size: int,
-        output_size: int,
-        rngs: nnx.Rngs,
-        r_min: float = 0.4,
-        r_max: float = 0.99,
-        max_phase: float = 2 * math.pi,
-    ) -> None:
-        super().__init__(
-            input_size=input_size, hidden_size=hidden_size, output_size=output_size, rngs=rngs
-        )
-        magnitude, phase = ring_init(rngs.params(), hidden_size, r_min, r_max, max_phase)
+    def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:
         self.lam_re = nnx.Param(magnitude * jnp.cos(phase))
         self.lam_im = nnx.Param(magnitude * jnp.sin(phase))
 
