@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.fused import Recurrence
 from zoo.architectures.registry import register_architecture
 
 
@@ -57,13 +58,14 @@ class LSTM(_GatedRNN):
         self.b[...] = self.b[...].at[n : 2 * n].set(forget_bias)
 
     def step(self, state: jax.Array, u: jax.Array) -> jax.Array:
+        return self.recurrence().step(state, u)
+
+    def recurrence(self) -> Recurrence:
         n = self.hidden_size
-        h, c = state[..., :n], state[..., n:]
-        z = u + h @ self.W_rec[...]
-        i, f, g, o = jnp.split(z, 4, axis=-1)
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        return jnp.concatenate([h, c], axis=-1)
+        return Recurrence(
+            kernel=self.W_rec[...], params=(), parts=(n, n), gates=4,
+            phi=lambda s: s[0], cell=_lstm_cell,
+        )
 
     def features(self, state: jax.Array) -> jax.Array:
         return state[..., : self.hidden_size]
@@ -85,9 +87,30 @@ class GRU(_GatedRNN):
         self.b_rec = nnx.Param(jnp.zeros((3 * hidden_size,)))
 
     def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        n = self.hidden_size
-        hh = h @ self.W_rec[...] + self.b_rec[...]
-        r = jax.nn.sigmoid(u[..., :n] + hh[..., :n])
-        z = jax.nn.sigmoid(u[..., n : 2 * n] + hh[..., n : 2 * n])
-        cand = jnp.tanh(u[..., 2 * n :] + r * hh[..., 2 * n :])
-        return (1.0 - z) * cand + z * h
+        return self.recurrence().step(h, u)
+
+    def recurrence(self) -> Recurrence:
+        return Recurrence(
+            kernel=self.W_rec[...], params=self.b_rec[...], parts=(self.hidden_size,), gates=3,
+            phi=lambda s: s[0], cell=_gru_cell,
+        )
+
+
+def _lstm_cell(params, state, u, z):
+    """Gates in the order i, f, g, o; `z` is `h @ W_rec`, `u` the input drive (with the bias)."""
+    del params
+    _, c = state
+    i, f, g, o = (a + b for a, b in zip(u, z))
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return h, c
+
+
+def _gru_cell(b_rec, state, u, z):
+    """Gates r, z, n; `z` is `h @ W_rec` (without `b_rec`), `u` the input drive."""
+    (h,) = state
+    b_r, b_z, b_n = jnp.split(b_rec, 3)
+    r = jax.nn.sigmoid(u[0] + (z[0] + b_r))
+    update = jax.nn.sigmoid(u[1] + (z[1] + b_z))
+    cand = jnp.tanh(u[2] + r * (z[2] + b_n))
+    return ((1.0 - update) * cand + update * h,)

@@ -10,6 +10,8 @@ from flax import nnx
 
 from zoo.architectures.base import Readout, RecurrentModel
 from zoo.architectures.registry import register_architecture
+from zoo.architectures.rnn import _add_drive
+from zoo.architectures.fused import Recurrence
 
 
 @register_architecture("linear")
@@ -35,4 +37,10 @@ class LinearRNN(RecurrentModel):
         return x @ self.B[...]
 
     def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        return h @ self.A[...].T + u
+        return self.recurrence().step(h, u)
+
+    def recurrence(self) -> Recurrence:
+        return Recurrence(
+            kernel=self.A[...].T, params=(), parts=(self.state_size,), gates=1,
+            phi=lambda s: s[0], cell=_add_drive,
+        )
