@@ -49,6 +49,65 @@ def linear_recurrence(lam: jax.Array, u: jax.Array, axis: int = 1) -> jax.Array:
     return jax.lax.associative_scan(combine, (lams, u), axis=axis)[1]
 
 
+def _rotate(lam_re: jax.Array, lam_im: jax.Array, h: jax.Array) -> jax.Array:
+    """`lambda * h` on the flat real state `[Re h, Im h]`."""
+    n = lam_re.shape[-1]
+    re, im = h[..., :n], h[..., n:]
+    return jnp.concatenate([lam_re * re - lam_im * im, lam_re * im + lam_im * re], axis=-1)
+
+
+def _diagonal_loop(lam_re, lam_im, u: jax.Array, h0: jax.Array, reverse: bool = False) -> jax.Array:
+    """All `h_t = lambda h_{t-1} + u_t` on flat real states, time-major `u` `(T, B, 2n)`, one step at a time.
+
+    The next step's input is fetched into the loop carry ahead of use, so the elementwise
+    step reads a plain buffer (see `zoo.architectures.fused`). `reverse` runs from the last
+    step to the first (outputs stay in time order).
+    """
+    length = u.shape[0]
+    at = (lambda i: length - 1 - i) if reverse else (lambda i: i)
+
+    def body(carry, _):
+        i, h, u_i = carry
+        h = _rotate(lam_re, lam_im, h) + u_i
+        nxt = jax.lax.dynamic_index_in_dim(u, at(jnp.minimum(i + 1, length - 1)), keepdims=False)
+        return (i + 1, h, nxt), h
+
+    hs = jax.lax.scan(body, (jnp.int32(0), h0, u[at(0)]), None, length=length)[1]
+    return hs[::-1] if reverse else hs
+
+
+@jax.custom_vjp
+def diagonal_recurrence(lam_re, lam_im, u: jax.Array, h0: jax.Array) -> jax.Array:
+    """States `(T, B, 2n)` of `h_t = lambda h_{t-1} + u_t` from `h0` `(B, 2n)`, time-major, flat real.
+
+    A sequential loop with a hand-made VJP: on a CPU it beats the parallel associative
+    scan (which does log T passes over the whole sequence) by about 2x. The backward pass
+    is the same recurrence run backwards with `conj(lambda)`.
+    """
+    return _diagonal_loop(lam_re, lam_im, u, h0)
+
+
+def _diagonal_fwd(lam_re, lam_im, u, h0):
+    hs = _diagonal_loop(lam_re, lam_im, u, h0)
+    return hs, (lam_re, lam_im, h0, hs)
+
+
+def _diagonal_bwd(res, d_hs):
+    lam_re, lam_im, h0, hs = res
+    n = lam_re.shape[-1]
+    # d loss / d h_t = d_hs_t + conj(lambda) * (d loss / d h_{t+1}): the transposed recurrence.
+    totals = _diagonal_loop(lam_re, -lam_im, d_hs, jnp.zeros_like(h0), reverse=True)
+    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
+    t_re, t_im, p_re, p_im = totals[..., :n], totals[..., n:], h_prev[..., :n], h_prev[..., n:]
+    d_lam_re = jnp.sum(t_re * p_re + t_im * p_im, axis=(0, 1))
+    d_lam_im = jnp.sum(t_im * p_re - t_re * p_im, axis=(0, 1))
+    d_h0 = _rotate(lam_re, -lam_im, totals[0])
+    return d_lam_re, d_lam_im, totals, d_h0
+
+
+diagonal_recurrence.defvjp(_diagonal_fwd, _diagonal_bwd)
+
+
 def _complex_normal(key: jax.Array, shape: tuple[int, ...], std: float) -> tuple[jax.Array, jax.Array]:
     k_re, k_im = jax.random.split(key)
     return std * jax.random.normal(k_re, shape), std * jax.random.normal(k_im, shape)
@@ -108,7 +167,12 @@ class _DiagonalComplexRNN(RecurrentModel):
         return self._join(self.eigenvalues() * self._split(h) + u)
 
     def states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
-        # A diagonal linear recurrence needs no sequential loop.
+        if jax.default_backend() == "cpu":  # a plain loop is faster there (see diagonal_recurrence)
+            lam = self.eigenvalues()
+            u = self._join(self.input_drive(jnp.swapaxes(x, 0, 1)))  # time-major, flat real
+            h = diagonal_recurrence(lam.real, lam.imag, u, self.initial_states(x.shape[0], h0))
+            return jnp.swapaxes(h, 0, 1)
+        # On accelerators a diagonal linear recurrence needs no sequential loop.
         lam, u = self.eigenvalues(), self.input_drive(x)
         if h0 is not None:  # h_0 = lam * h_{-1} + u_0
             u = u.at[:, 0].add(lam * self._split(h0))
