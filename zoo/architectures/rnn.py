@@ -42,7 +42,7 @@ class TanhRNN(RecurrentModel):
         # Row-vector convention: tanh(h) @ W.T == W tanh(h).
         return Recurrence(
             kernel=self.W[...].T, params=(), parts=(self.state_size,), gates=1,
-            phi=lambda s: jnp.tanh(s[0]), cell=_add_drive,
+            phi=lambda s: jnp.tanh(s[0]), cell=_add_drive, unroll=2,
         )
 
 
