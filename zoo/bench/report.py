@@ -1,0 +1,241 @@
+"""The tables of docs/results.md, generated from committed leaderboard folders.
+
+Every figure in docs/results.md sits in a block between ``<!-- table: KIND SUITE [TASK] -->``
+and ``<!-- end table -->``, and is computed here from ``leaderboard/SUITE/runs.csv``; nothing
+in a block is typed by hand. ``python -m zoo.bench.report docs/results.md`` rewrites the
+blocks from the runs; ``--check`` exits 1 when the file and the runs disagree (a test does).
+
+Kinds:
+
+- ``summary SUITE``: runs per status, seeds, training steps, summed run time.
+- ``success SUITE TASK``: success rate (successes / runs) per horizon and flossing mode,
+  one row per (arch, horizon).
+- ``longest SUITE TASK``: the longest horizon solved by at least half the seeds, per arch
+  and flossing mode (the leaderboard's ``longest_horizon``).
+- ``steps SUITE TASK``: median training steps to success over the successful runs.
+- ``metric SUITE TASK``: median final metric per arch (rows) and horizon (columns).
+- ``lrgrid FOLDER TASK``: median final metric per architecture and learning rate of a
+  ``scripts/lr_grid.py`` folder (e.g. ``zucchet_orvieto/lr_grid``), the chosen rate in bold.
+- ``lyapunov SUITE``: medians of lambda_1 at initialisation, after pre-flossing (the start
+  of training) and after training, and of the norm of d loss / d h0 before and after training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.bench.leaderboard import FLOSSING_MODES, aggregate, read_runs
+
+BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    return f"{x:.{digits}g}"
+
+
+def _horizon(task: str, h: float) -> str:
+    # The teacher's memory reads better as its eigenvalue floor nu0 = 1 - 1/horizon.
+    return f"{1 - 1 / h:.2f}" if task == "teacher_student" else _fmt(h)
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _modes(df: pd.DataFrame) -> list[str]:
+    present = set(df["flossing"])
+    return [m for m in FLOSSING_MODES if m in present] + sorted(present - set(FLOSSING_MODES))
+
+
+class Source:
+    """One leaderboard folder: its runs and their aggregate."""
+
+    def __init__(self, folder: Path):
+        path = folder / "runs.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run the suite first")
+        self.runs = read_runs(path)
+        self.runs = self.runs[self.runs["status"] != "skipped"]
+        self.board = aggregate(self.runs)
+
+    def task(self, task: str) -> pd.DataFrame:
+        board = self.board[self.board["task"] == task]
+        if board.empty:
+            raise ValueError(f"no runs of task {task!r}")
+        return board
+
+
+def summary(src: Source) -> str:
+    runs = src.runs
+    counts = runs["status"].value_counts()
+    rows = [[
+        str(len(runs)),
+        *(str(int(counts.get(s, 0))) for s in ("solved", "unsolved", "diverged")),
+        str(runs["seed"].nunique()),
+        "/".join(_fmt(s) for s in sorted(runs["max_steps"].unique())),
+        f"{runs['wall_time_s'].sum() / 3600:.2f}",
+    ]]
+    return _markdown(["runs", "solved", "unsolved", "diverged", "seeds", "max steps", "summed run time h"], rows)
+
+
+def success(src: Source, task: str) -> str:
+    board = src.task(task)
+    modes = _modes(board)
+    rows = []
+    for (arch, h), cell in board.groupby(["arch", "horizon"], sort=True):
+        by_mode = cell.set_index("flossing")
+        row = [arch, _horizon(task, h)]
+        for m in modes:
+            if m in by_mode.index:
+                r = by_mode.loc[m]
+                row.append(f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})")
+            else:
+                row.append("-")
+        rows.append(row)
+    return _markdown(["arch", "nu0" if task == "teacher_student" else "horizon", *modes], rows)
+
+
+def longest(src: Source, task: str) -> str:
+    board = src.task(task)
+    modes = _modes(board)
+    rows = []
+    for arch, cell in board.groupby("arch", sort=True):
+        first = cell.groupby("flossing")["longest_horizon"].first()
+        rows.append([arch, *(_horizon(task, first[m]) if m in first and not math.isnan(first[m]) else "none" for m in modes)])
+    return _markdown(["arch", *modes], rows)
+
+
+def steps(src: Source, task: str) -> str:
+    board = src.task(task)
+    modes = _modes(board)
+    rows = []
+    for (arch, h), cell in board.groupby(["arch", "horizon"], sort=True):
+        by_mode = cell.set_index("flossing")["median_steps_to_success"]
+        rows.append([arch, _horizon(task, h), *(_fmt(by_mode.get(m, math.nan)) for m in modes)])
+    return _markdown(["arch", "horizon", *modes], rows)
+
+
+def metric(src: Source, task: str) -> str:
+    board = src.task(task)
+    horizons = sorted(board["horizon"].unique())
+    name = board["metric_name"].iloc[0]
+    rows = []
+    for (arch, mode), cell in board.groupby(["arch", "flossing"], sort=True):
+        by_h = cell.set_index("horizon")["median_metric"]
+        label = arch if board["flossing"].nunique() == 1 else f"{arch} ({mode})"
+        rows.append([label, *(_fmt(by_h.get(h, math.nan)) for h in horizons)])
+    head = "nu0" if task == "teacher_student" else "horizon"
+    return f"Median {name}.\n\n" + _markdown([f"arch \\ {head}", *(_horizon(task, h) for h in horizons)], rows)
+
+
+LYAPUNOV_COLUMNS = {
+    "lambda1_init": "lambda_1 at init",
+    "lambda1_before": "lambda_1 at start of training",
+    "lambda1_after": "lambda_1 after training",
+    "grad_norm_before": "norm of dL/dh0 at start",
+    "grad_norm_after": "norm of dL/dh0 after training",
+}
+
+
+def lyapunov(src: Source) -> str:
+    runs = src.runs.copy()
+    for col in LYAPUNOV_COLUMNS:  # lambda1_init is newer than the leaderboard's schema
+        runs[col] = pd.to_numeric(runs.get(col, np.nan), errors="coerce")
+    rows = []
+    for (arch, task, mode), cell in runs.groupby(["arch", "task", "flossing"], sort=True):
+        rows.append([arch, task, mode, str(len(cell)), *(_fmt(cell[c].median()) for c in LYAPUNOV_COLUMNS)])
+    return "Medians over runs (natural log per step for lambda_1).\n\n" + _markdown(
+        ["arch", "task", "flossing", "runs", *LYAPUNOV_COLUMNS.values()], rows
+    )
+
+
+def best_lrs(src: Source, task: str) -> dict[str, float]:
+    """Per arch, the rate with the best mean log-metric over horizons and seeds."""
+    runs = src.runs[src.runs["task"] == task]
+    sign = -1.0 if runs["higher_is_better"].iloc[0] == 1 else 1.0
+    # Diverged runs have no metric; they count as the worst outcome of their rate.
+    score = sign * np.log(runs["metric"].clip(lower=1e-12)).fillna(np.inf)
+    mean = score.groupby([runs["arch"], runs["lr"]]).mean()
+    return {arch: float(s.idxmin()[1]) for arch, s in mean.groupby(level=0)}
+
+
+def lrgrid(src: Source, task: str) -> str:
+    runs = src.runs[src.runs["task"] == task]
+    if runs.empty:
+        raise ValueError(f"no runs of task {task!r}")
+    lrs = sorted(runs["lr"].unique())
+    horizons = sorted(runs["horizon"].unique())
+    best = best_lrs(src, task)
+    rows = []
+    for arch, cell in runs.groupby("arch", sort=True):
+        row = [arch]
+        for lr in lrs:
+            med = cell[cell["lr"] == lr].groupby("horizon")["metric"].median()
+            text = " / ".join(_fmt(med.get(h, math.nan)) for h in horizons)
+            row.append(f"**{text}**" if lr == best[arch] else text)
+        rows.append(row)
+    name = runs["metric_name"].iloc[0]
+    head = "nu0" if task == "teacher_student" else "horizon"
+    return (f"Median {name} at {head} = {', '.join(_horizon(task, h) for h in horizons)} (in that order); "
+            "the chosen rate in bold.\n\n" + _markdown(["arch", *(f"lr {_fmt(lr)}" for lr in lrs)], rows))
+
+
+KINDS: dict[str, Callable[..., str]] = {
+    "summary": summary, "success": success, "longest": longest,
+    "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
+}  # fmt: skip
+
+
+def render_block(spec: str, root: Path) -> str:
+    """The markdown of one block, e.g. ``success flossing_paper delayed_copy``."""
+    kind, suite, *rest = spec.split()
+    if kind not in KINDS:
+        raise ValueError(f"unknown table kind {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
+    return KINDS[kind](Source(root / suite), *rest)
+
+
+def render(text: str, root: Path) -> str:
+    """`text` with every table block recomputed from the leaderboard folders under `root`."""
+    return BLOCK.sub(lambda m: m.group(1) + render_block(m.group("spec"), root) + m.group(4), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m zoo.bench.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("document", type=Path, help="markdown file with table blocks (docs/results.md)")
+    p.add_argument("--leaderboards", type=Path, default=ROOT / "leaderboard", help="folder of suite folders")
+    p.add_argument("--check", action="store_true", help="exit 1 if the document is not up to date")
+    args = p.parse_args(argv)
+    try:
+        text = args.document.read_text()
+        new = render(text, args.leaderboards)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.check:
+        if new != text:
+            print(f"{args.document} is out of date with {args.leaderboards}: run python -m zoo.bench.report {args.document}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    args.document.write_text(new)
+    print(f"updated {len(BLOCK.findall(text))} tables in {args.document}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
