@@ -9,7 +9,7 @@ Kinds:
 
 - ``summary SUITE``: runs per status, seeds, training steps, summed run time.
 - ``success SUITE TASK``: success rate (successes / runs) per horizon and flossing mode,
-  one row per (arch, horizon).
+  one row per (arch, horizon); one row per arch when the suite has one flossing mode.
 - ``longest SUITE TASK``: the longest horizon solved by at least half the seeds, per arch
   and flossing mode (the leaderboard's ``longest_horizon``).
 - ``steps SUITE TASK``: median training steps to success over the successful runs.
@@ -96,14 +96,22 @@ def summary(src: Source) -> str:
 def success(src: Source, task: str) -> str:
     board = src.task(task)
     modes = _modes(board)
+    rate = lambda r: f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})"  # noqa: E731
+    if len(modes) == 1:  # one flossing mode: one row per arch, horizons across
+        horizons = sorted(board["horizon"].unique())
+        rows = []
+        for arch, cell in board.groupby("arch", sort=True):
+            by_h = cell.set_index("horizon")
+            rows.append([arch, *(rate(by_h.loc[h]) if h in by_h.index else "-" for h in horizons)])
+        head = "nu0" if task == "teacher_student" else "horizon"
+        return _markdown([f"arch \\ {head}", *(_horizon(task, h) for h in horizons)], rows)
     rows = []
     for (arch, h), cell in board.groupby(["arch", "horizon"], sort=True):
         by_mode = cell.set_index("flossing")
         row = [arch, _horizon(task, h)]
         for m in modes:
             if m in by_mode.index:
-                r = by_mode.loc[m]
-                row.append(f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})")
+                row.append(rate(by_mode.loc[m]))
             else:
                 row.append("-")
         rows.append(row)
