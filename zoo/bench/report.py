@@ -62,6 +62,35 @@ def _modes(df: pd.DataFrame) -> list[str]:
     return [m for m in FLOSSING_MODES if m in present] + sorted(present - set(FLOSSING_MODES))
 
 
+def _arch_by_horizon(board: pd.DataFrame, task: str, cell: Callable[[pd.Series], str]) -> str:
+    """One row per (arch, flossing mode), one column per horizon."""
+    horizons = sorted(board["horizon"].unique())
+    one_mode = board["flossing"].nunique() == 1
+    rows = []
+    for (arch, mode), group in board.groupby(["arch", "flossing"], sort=True):
+        by_h = group.set_index("horizon")
+        label = arch if one_mode else f"{arch} ({mode})"
+        rows.append([label, *(cell(by_h.loc[h]) if h in by_h.index else "-" for h in horizons)])
+    head = "nu0" if task == "teacher_student" else "horizon"
+    return _markdown([f"arch \\ {head}", *(_horizon(task, h) for h in horizons)], rows)
+
+
+def _horizon_by_mode(board: pd.DataFrame, task: str, cell: Callable[[pd.Series], str]) -> str:
+    """One row per (arch, horizon), one column per flossing mode; a single mode reads better across."""
+    modes = _modes(board)
+    if len(modes) == 1:
+        return _arch_by_horizon(board, task, cell)
+    rows = []
+    for (arch, h), group in board.groupby(["arch", "horizon"], sort=True):
+        by_mode = group.set_index("flossing")
+        rows.append([arch, _horizon(task, h), *(cell(by_mode.loc[m]) if m in by_mode.index else "-" for m in modes)])
+    return _markdown(["arch", "nu0" if task == "teacher_student" else "horizon", *modes], rows)
+
+
+def _rate(r: pd.Series) -> str:
+    return f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})"
+
+
 class Source:
     """One leaderboard folder: its runs and their aggregate."""
 
@@ -94,28 +123,7 @@ def summary(src: Source) -> str:
 
 
 def success(src: Source, task: str) -> str:
-    board = src.task(task)
-    modes = _modes(board)
-    rate = lambda r: f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})"  # noqa: E731
-    if len(modes) == 1:  # one flossing mode: one row per arch, horizons across
-        horizons = sorted(board["horizon"].unique())
-        rows = []
-        for arch, cell in board.groupby("arch", sort=True):
-            by_h = cell.set_index("horizon")
-            rows.append([arch, *(rate(by_h.loc[h]) if h in by_h.index else "-" for h in horizons)])
-        head = "nu0" if task == "teacher_student" else "horizon"
-        return _markdown([f"arch \\ {head}", *(_horizon(task, h) for h in horizons)], rows)
-    rows = []
-    for (arch, h), cell in board.groupby(["arch", "horizon"], sort=True):
-        by_mode = cell.set_index("flossing")
-        row = [arch, _horizon(task, h)]
-        for m in modes:
-            if m in by_mode.index:
-                row.append(rate(by_mode.loc[m]))
-            else:
-                row.append("-")
-        rows.append(row)
-    return _markdown(["arch", "nu0" if task == "teacher_student" else "horizon", *modes], rows)
+    return _horizon_by_mode(src.task(task), task, _rate)
 
 
 def longest(src: Source, task: str) -> str:
@@ -129,26 +137,13 @@ def longest(src: Source, task: str) -> str:
 
 
 def steps(src: Source, task: str) -> str:
-    board = src.task(task)
-    modes = _modes(board)
-    rows = []
-    for (arch, h), cell in board.groupby(["arch", "horizon"], sort=True):
-        by_mode = cell.set_index("flossing")["median_steps_to_success"]
-        rows.append([arch, _horizon(task, h), *(_fmt(by_mode.get(m, math.nan)) for m in modes)])
-    return _markdown(["arch", "horizon", *modes], rows)
+    return _horizon_by_mode(src.task(task), task, lambda r: _fmt(r["median_steps_to_success"]))
 
 
 def metric(src: Source, task: str) -> str:
     board = src.task(task)
-    horizons = sorted(board["horizon"].unique())
     name = board["metric_name"].iloc[0]
-    rows = []
-    for (arch, mode), cell in board.groupby(["arch", "flossing"], sort=True):
-        by_h = cell.set_index("horizon")["median_metric"]
-        label = arch if board["flossing"].nunique() == 1 else f"{arch} ({mode})"
-        rows.append([label, *(_fmt(by_h.get(h, math.nan)) for h in horizons)])
-    head = "nu0" if task == "teacher_student" else "horizon"
-    return f"Median {name}.\n\n" + _markdown([f"arch \\ {head}", *(_horizon(task, h) for h in horizons)], rows)
+    return f"Median {name}.\n\n" + _arch_by_horizon(board, task, lambda r: _fmt(r["median_metric"]))
 
 
 LYAPUNOV_COLUMNS = {
