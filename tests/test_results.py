@@ -1,0 +1,128 @@
+"""The committed reference leaderboards and docs/results.md agree with their runs.
+
+Every folder under leaderboard/ is the output of one suite run: its runs.csv must hold
+exactly the runs the suite in bench_configs/ expands to, leaderboard.csv must be the
+aggregate of those runs, and every table in docs/results.md must be what
+`python -m zoo.bench.report` computes from them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from zoo.bench import leaderboard, report
+from zoo.bench.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARDS = ROOT / "leaderboard"
+# Suite outputs (leaderboard/SUITE/) and every leaderboard below them.
+FOLDERS = sorted(p for p in BOARDS.glob("*") if (p / "runs.csv").exists()) if BOARDS.exists() else []
+ALL_FOLDERS = sorted(p.parent for p in BOARDS.rglob("leaderboard.csv")) if BOARDS.exists() else []
+
+
+def test_reference_leaderboards_are_committed():
+    names = {p.name for p in FOLDERS}
+    assert {"long_horizon", "flossing_paper", "zucchet_orvieto"} <= names, names
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_runs_are_exactly_the_suites_runs(folder):
+    suite = load_suite(folder.name, validate_models=False)
+    runs = leaderboard.read_runs(folder / "runs.csv")
+    raw = pd.read_csv(folder / "runs.csv", dtype=str, keep_default_na=False)
+    assert len(raw) == len(runs), "damaged or duplicated rows in runs.csv"
+    assert set(runs["run_id"]) == {spec.run_id for spec in suite.runs}
+    assert set(runs["suite"]) == {folder.name}
+    assert set(runs["status"]) <= {"solved", "unsolved", "diverged"}
+    # A run succeeded exactly when it is recorded as solved.
+    assert ((runs["status"] == "solved") == (runs["success"] == 1)).all()
+
+
+@pytest.mark.parametrize("folder", ALL_FOLDERS, ids=lambda p: str(p.relative_to(BOARDS)))
+def test_leaderboard_is_the_aggregate_of_its_runs(folder):
+    board = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    expected = leaderboard.aggregate(leaderboard.read_runs(folder / "runs.csv"))
+    assert list(board.columns) == leaderboard.BOARD_COLUMNS
+    pd.testing.assert_frame_equal(
+        board.reset_index(drop=True), expected.reset_index(drop=True),
+        check_dtype=False, rtol=1e-5, atol=1e-9,
+    )
+    # success_rate is successes / runs, as a reader of the CSV would recompute it.
+    assert (board["success_rate"] - board["successes"] / board["n_runs"]).abs().max() < 1e-9
+    page = (folder / "leaderboard.html").read_text()
+    for arch in board["arch"].unique():
+        assert arch in page
+
+
+def test_zucchet_rates_are_the_grids_choice():
+    grid = report.Source(BOARDS / "zucchet_orvieto" / "lr_grid")
+    best = report.best_lrs(grid, "teacher_student")
+    suite = load_suite("zucchet_orvieto", validate_models=False)
+    for spec in suite.runs:
+        assert spec.train.lr == pytest.approx(best[spec.arch]), spec.arch
+
+
+def test_no_checkpoints_committed():
+    tracked = subprocess.run(
+        ["git", "ls-files", "leaderboard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "no committed leaderboard files"
+    assert not [t for t in tracked if "/checkpoints/" in t]
+
+
+def test_results_document_matches_the_runs():
+    doc = ROOT / "docs" / "results.md"
+    text = doc.read_text()
+    assert len(report.BLOCK.findall(text)) >= 10
+    assert report.render(text, BOARDS) == text, "docs/results.md is stale: run python -m zoo.bench.report docs/results.md"
+
+
+def _write_runs(folder: Path, cells) -> None:
+    rows = []
+    for mode, h, successes in cells:
+        for seed, ok in enumerate(successes):
+            rows.append(dict(
+                run_id=f"r{mode}{h}-{seed}", suite=folder.name, arch="rnn", task="delayed_copy", horizon=h,
+                flossing=mode, seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9,
+                metric_name="bit_accuracy", steps_to_success=100 * (seed + 1) if ok else "", max_steps=500,
+            ))
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+
+
+def test_report_tables_against_a_hand_made_board(tmp_path):
+    """The table code itself, on runs whose answers are known."""
+    _write_runs(tmp_path / "s", [("none", 10, [1, 1, 0, 1]), ("none", 20, [0, 0, 1, 0]), ("pre", 10, [1, 1])])
+    out = report.render("<!-- table: success s delayed_copy -->\n<!-- end table -->\n"
+                        "<!-- table: longest s delayed_copy -->\n<!-- end table -->\n"
+                        "<!-- table: steps s delayed_copy -->\n<!-- end table -->", tmp_path)
+    assert "| rnn | 10 | 0.75 (3/4) | 1.00 (2/2) |" in out
+    assert "| rnn | 20 | 0.25 (1/4) | - |" in out
+    assert "| rnn | 10 | 10 |\n" in out  # longest horizon with >= half the seeds solved, per mode
+    assert "| rnn | 10 | 200 | 150 |" in out  # medians of (100, 200, 400) and (100, 200)
+    assert "| rnn | 20 | 300 | - |" in out
+    # One flossing mode: one row per architecture, horizons across.
+    _write_runs(tmp_path / "one", [("none", 10, [1, 0]), ("none", 20, [0, 0])])
+    out = report.render("<!-- table: success one delayed_copy -->\n<!-- end table -->", tmp_path)
+    assert "| arch \\ horizon | 10 | 20 |" in out
+    assert "| rnn | 0.50 (1/2) | 0.00 (0/2) |" in out
+    with pytest.raises(ValueError, match="unknown table kind"):
+        report.render("<!-- table: nonsense s -->\n<!-- end table -->", tmp_path)
+
+
+def test_best_learning_rate_by_mean_log_metric(tmp_path):
+    # lr 1e-3: 0.01 and 1.0 (geometric mean 0.1); lr 1e-2: 0.2 and 0.2 (0.2); a diverged run is worst.
+    cells = [(1e-3, 6.25, 0.01), (1e-3, 100, 1.0), (1e-2, 6.25, 0.2), (1e-2, 100, 0.2), (1e-1, 6.25, float("nan"))]
+    rows = [dict(run_id=f"r{i}", suite="g", arch="lru", task="teacher_student", horizon=h, flossing="none", seed=0,
+                 lr=lr, status="unsolved" if m == m else "diverged", success=0, metric=m, higher_is_better=0,
+                 metric_name="relative_mse", max_steps=10) for i, (lr, h, m) in enumerate(cells)]
+    (tmp_path / "g").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "g" / "runs.csv", index=False)
+    src = report.Source(tmp_path / "g")
+    assert report.best_lrs(src, "teacher_student") == {"lru": 1e-3}
+    table = report.lrgrid(src, "teacher_student")
+    assert "| lru | **0.01 / 1** | 0.2 / 0.2 | - / - |" in table
