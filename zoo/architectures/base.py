@@ -46,8 +46,15 @@ class RecurrentModel(nnx.Module):
         return x
 
     def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        """One step of the recurrence on a flat real state, given the input drive `u`."""
-        raise NotImplementedError
+        """One step of the recurrence on a flat real state, given the input drive `u`.
+
+        Defaults to the step that `recurrence()` describes; an architecture without one
+        defines `step` itself.
+        """
+        rec = self.recurrence()
+        if rec is None:
+            raise NotImplementedError(f"{type(self).__name__} must define step() or recurrence()")
+        return rec.step(h, u)
 
     def recurrence(self) -> Recurrence | None:
         """`step` in the structured form `cell(h, u, phi(h) @ kernel)`, or None (the default).

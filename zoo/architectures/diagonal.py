@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.fused import fetch_step
 from zoo.architectures.registry import register_architecture
 
 
@@ -69,7 +70,7 @@ def _diagonal_loop(lam_re, lam_im, u: jax.Array, h0: jax.Array, reverse: bool = 
     def body(carry, _):
         i, h, u_i = carry
         h = _rotate(lam_re, lam_im, h) + u_i
-        nxt = jax.lax.dynamic_index_in_dim(u, at(jnp.minimum(i + 1, length - 1)), keepdims=False)
+        nxt = fetch_step(u, at(jnp.minimum(i + 1, length - 1)))
         return (i + 1, h, nxt), h
 
     hs = jax.lax.scan(body, (jnp.int32(0), h0, u[at(0)]), None, length=length)[1]

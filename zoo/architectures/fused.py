@@ -80,12 +80,23 @@ class Recurrence(NamedTuple):
 
     def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
         """One step on a flat state (any leading batch dimensions)."""
+        return self.advance(h, u)[0]
+
+    def advance(self, h: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One step, and the recurrent pre-activation `z = phi(h) @ kernel` it used."""
         parts = self.split(h)
         z = self.phi(parts) @ self.kernel
-        return self.join(self.cell(self.params, parts, self.gate_blocks(u), self.gate_blocks(z)))
+        return self.join(self.cell(self.params, parts, self.gate_blocks(u), self.gate_blocks(z))), z
 
 
-def _fetch(a: jax.Array, i: jax.Array) -> jax.Array:
+def add_drive(params, state, u, z):
+    """`h' = z + u`: the cell of the tanh RNN and of the linear RNN."""
+    del params, state
+    return (z[0] + u[0],)
+
+
+def fetch_step(a: jax.Array, i: jax.Array) -> jax.Array:
+    """Time step `i` of a time-major array (for fetching a loop's next input into its carry)."""
     return jax.lax.dynamic_index_in_dim(a, i, axis=0, keepdims=False)
 
 
@@ -111,11 +122,9 @@ def _make_run(spec: Recurrence, with_arrays: Callable) -> Callable:
 
         def body(carry, _):
             i, h, u_i = carry
-            parts = rec.split(h)
-            z = rec.phi(parts) @ kernel
-            h = rec.join(rec.cell(params, parts, rec.gate_blocks(u_i), rec.gate_blocks(z)))
+            h, z = rec.advance(h, u_i)
             # Fetch the next input now, into the carry: the next step reads a plain buffer.
-            nxt = _fetch(u, jnp.minimum(i + 1, length - 1))
+            nxt = fetch_step(u, jnp.minimum(i + 1, length - 1))
             return (i + 1, h, nxt), ((h, z) if keep_z else h)
 
         return jax.lax.scan(body, (jnp.int32(0), h0, u[0]), None, length=length, unroll=rec.unroll)[1]
@@ -138,7 +147,7 @@ def _make_run(spec: Recurrence, with_arrays: Callable) -> Callable:
         def body(carry, _):
             i, g, hp, d_h, u_i, z = carry
             nxt = jnp.maximum(i - 1, 0)
-            fetched = tuple(_fetch(a, nxt) for a in (h_prev, d_hs, u, zs))
+            fetched = tuple(fetch_step(a, nxt) for a in (h_prev, d_hs, u, zs))
             total = g + d_h  # d loss / d h_i
             parts = rec.split(hp)
             _, phi_vjp = jax.vjp(rec.phi, parts)

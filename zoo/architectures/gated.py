@@ -57,9 +57,6 @@ class LSTM(_GatedRNN):
         # Gate order i, f, g, o; a positive forget bias keeps memory at initialisation.
         self.b[...] = self.b[...].at[n : 2 * n].set(forget_bias)
 
-    def step(self, state: jax.Array, u: jax.Array) -> jax.Array:
-        return self.recurrence().step(state, u)
-
     def recurrence(self) -> Recurrence:
         n = self.hidden_size
         return Recurrence(
@@ -85,9 +82,6 @@ class GRU(_GatedRNN):
         )
         self.state_size = hidden_size
         self.b_rec = nnx.Param(jnp.zeros((3 * hidden_size,)))
-
-    def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        return self.recurrence().step(h, u)
 
     def recurrence(self) -> Recurrence:
         return Recurrence(

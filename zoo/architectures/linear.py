@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.fused import Recurrence, add_drive
 from zoo.architectures.registry import register_architecture
-from zoo.architectures.rnn import _add_drive
-from zoo.architectures.fused import Recurrence
 
 
 @register_architecture("linear")
@@ -36,11 +34,8 @@ class LinearRNN(RecurrentModel):
     def input_drive(self, x: jax.Array) -> jax.Array:
         return x @ self.B[...]
 
-    def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        return self.recurrence().step(h, u)
-
     def recurrence(self) -> Recurrence:
         return Recurrence(
             kernel=self.A[...].T, params=(), parts=(self.state_size,), gates=1,
-            phi=lambda s: s[0], cell=_add_drive,
+            phi=lambda s: s[0], cell=add_drive,
         )

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from zoo.architectures.base import Readout, RecurrentModel
-from zoo.architectures.fused import Recurrence
+from zoo.architectures.fused import Recurrence, add_drive
 from zoo.architectures.registry import register_architecture
 
 
@@ -35,18 +35,9 @@ class TanhRNN(RecurrentModel):
     def input_drive(self, x: jax.Array) -> jax.Array:
         return x @ self.V[...] + self.b[...]
 
-    def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        return self.recurrence().step(h, u)
-
     def recurrence(self) -> Recurrence:
         # Row-vector convention: tanh(h) @ W.T == W tanh(h).
         return Recurrence(
             kernel=self.W[...].T, params=(), parts=(self.state_size,), gates=1,
-            phi=lambda s: jnp.tanh(s[0]), cell=_add_drive, unroll=2,
+            phi=lambda s: jnp.tanh(s[0]), cell=add_drive, unroll=2,
         )
-
-
-def _add_drive(params, state, u, z):
-    """`h' = z + u`: the cell of the tanh RNN and of the linear RNN."""
-    del params, state
-    return (z[0] + u[0],)
