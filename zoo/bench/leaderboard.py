@@ -25,6 +25,7 @@ __all__ = [
     "BOARD_COLUMNS",
     "RUNS_COLUMNS",
     "aggregate",
+    "order_flossing",
     "read_runs",
     "render_html",
     "write_leaderboard",
@@ -275,7 +276,8 @@ def _order_tasks(tasks: Iterable[str]) -> list[str]:
     return known + sorted(tasks - set(known))
 
 
-def _order_flossing(modes: Iterable[str]) -> list[str]:
+def order_flossing(modes: Iterable[str]) -> list[str]:
+    """The known flossing modes in their order (none, pre, pre+during), then the others by name."""
     modes = set(modes)
     known = [m for m in FLOSSING_MODES if m in modes]
     return known + sorted(modes - set(known))
@@ -390,7 +392,7 @@ def _svg_panel(task: str, rows: pd.DataFrame, colors: dict[str, str]) -> str:
     series = [
         (arch, mode)
         for arch in _ordered_archs(rows["arch"])
-        for mode in _order_flossing(rows["flossing"])
+        for mode in order_flossing(rows["flossing"])
         if ((rows["arch"] == arch) & (rows["flossing"] == mode)).any()
     ]
     # Many series sit on exactly 0 or 1; a small vertical dodge (a few px) keeps each visible.
@@ -524,7 +526,7 @@ def _table(df: pd.DataFrame, table_id: str, caption: str, *, compact: bool = Fal
 
 def _longest_table(board: pd.DataFrame) -> pd.DataFrame:
     """Pivot: one row per (task, arch), one column per flossing mode, cell = longest horizon."""
-    modes = _order_flossing(board["flossing"])
+    modes = order_flossing(board["flossing"])
     keys = board[["task", "arch", "flossing", "longest_horizon"]].drop_duplicates(["task", "arch", "flossing"])
     rows = []
     for task in _order_tasks(keys["task"]):
@@ -569,7 +571,7 @@ def render_html(runs: pd.DataFrame, board: pd.DataFrame, title: str) -> str:
     notes = "".join(f"<li>{_e(n)}</li>" for n in _skipped_notes(runs))
     if len(board):
         plots = (
-            _legend(_ordered_archs(board["arch"]), _order_flossing(board["flossing"]), colors)
+            _legend(_ordered_archs(board["arch"]), order_flossing(board["flossing"]), colors)
             + f'<div class="panels">{panels}</div>'
         )
         tables = (

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.bench.leaderboard import FLOSSING_MODES, aggregate, read_runs
+from zoo.bench.leaderboard import aggregate, order_flossing, read_runs
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,15 +51,14 @@ def _horizon(task: str, h: float) -> str:
     return f"{1 - 1 / h:.2f}" if task == "teacher_student" else _fmt(h)
 
 
+def _horizon_name(task: str) -> str:
+    return "nu0" if task == "teacher_student" else "horizon"
+
+
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def _modes(df: pd.DataFrame) -> list[str]:
-    present = set(df["flossing"])
-    return [m for m in FLOSSING_MODES if m in present] + sorted(present - set(FLOSSING_MODES))
 
 
 def _arch_by_horizon(board: pd.DataFrame, task: str, cell: Callable[[pd.Series], str]) -> str:
@@ -71,20 +70,19 @@ def _arch_by_horizon(board: pd.DataFrame, task: str, cell: Callable[[pd.Series],
         by_h = group.set_index("horizon")
         label = arch if one_mode else f"{arch} ({mode})"
         rows.append([label, *(cell(by_h.loc[h]) if h in by_h.index else "-" for h in horizons)])
-    head = "nu0" if task == "teacher_student" else "horizon"
-    return _markdown([f"arch \\ {head}", *(_horizon(task, h) for h in horizons)], rows)
+    return _markdown([f"arch \\ {_horizon_name(task)}", *(_horizon(task, h) for h in horizons)], rows)
 
 
 def _horizon_by_mode(board: pd.DataFrame, task: str, cell: Callable[[pd.Series], str]) -> str:
     """One row per (arch, horizon), one column per flossing mode; a single mode reads better across."""
-    modes = _modes(board)
+    modes = order_flossing(board["flossing"])
     if len(modes) == 1:
         return _arch_by_horizon(board, task, cell)
     rows = []
     for (arch, h), group in board.groupby(["arch", "horizon"], sort=True):
         by_mode = group.set_index("flossing")
         rows.append([arch, _horizon(task, h), *(cell(by_mode.loc[m]) if m in by_mode.index else "-" for m in modes)])
-    return _markdown(["arch", "nu0" if task == "teacher_student" else "horizon", *modes], rows)
+    return _markdown(["arch", _horizon_name(task), *modes], rows)
 
 
 def _rate(r: pd.Series) -> str:
@@ -128,7 +126,7 @@ def success(src: Source, task: str) -> str:
 
 def longest(src: Source, task: str) -> str:
     board = src.task(task)
-    modes = _modes(board)
+    modes = order_flossing(board["flossing"])
     rows = []
     for arch, cell in board.groupby("arch", sort=True):
         first = cell.groupby("flossing")["longest_horizon"].first()
@@ -193,8 +191,7 @@ def lrgrid(src: Source, task: str) -> str:
             row.append(f"**{text}**" if lr == best[arch] else text)
         rows.append(row)
     name = runs["metric_name"].iloc[0]
-    head = "nu0" if task == "teacher_student" else "horizon"
-    return (f"Median {name} at {head} = {', '.join(_horizon(task, h) for h in horizons)} (in that order); "
+    return (f"Median {name} at {_horizon_name(task)} = {', '.join(_horizon(task, h) for h in horizons)} (in that order); "
             "the chosen rate in bold.\n\n" + _markdown(["arch", *(f"lr {_fmt(lr)}" for lr in lrs)], rows))
 
 
