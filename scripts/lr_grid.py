@@ -17,14 +17,12 @@ import argparse
 import dataclasses
 import os
 import sys
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as python -m zoo.bench does
 
 from zoo.bench import report  # noqa: E402
-from zoo.bench.cli import enable_compilation_cache  # noqa: E402
-from zoo.bench.runner import run_suite  # noqa: E402
+from zoo.bench.cli import enable_compilation_cache, quiet_libraries, run_and_report  # noqa: E402
 from zoo.bench.suite import ConfigError, Suite, load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out or ROOT / "leaderboard" / suite.name / "lr_grid"
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    quiet_libraries()
     enable_compilation_cache()
-    run_suite(grid, out, workers=args.workers, keep_checkpoints=False)
+    status = run_and_report(grid, out, workers=args.workers, keep_checkpoints=False)
+    if status:
+        return status
     # A leaderboard would pool the rates into one success rate per cell: the table below is the result.
     for name in ("leaderboard.csv", "leaderboard.html"):
         (out / name).unlink(missing_ok=True)

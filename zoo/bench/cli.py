@@ -63,11 +63,7 @@ def _print_catalogue(plugins: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
-    # Library warnings (orbax, absl) would bury the progress lines; ours are UserWarnings.
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    quiet_libraries()
     try:
         if args.list:
             _print_catalogue(args.plugin)
@@ -83,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def quiet_libraries() -> None:
+    """Library warnings (orbax, absl) would bury the progress lines; ours are UserWarnings."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
 def enable_compilation_cache() -> None:
     """Keep compiled XLA programs on disk, so reruns, resumes and worker processes skip compiling."""
     import jax
@@ -95,10 +99,8 @@ def enable_compilation_cache() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from zoo.bench.results import OutputLockedError
-    from zoo.bench.runner import EXECUTORS, RunsFailed, WorkerDied, run_suite
+    from zoo.bench.runner import EXECUTORS
     from zoo.bench.suite import load_suite
-    from zoo.bench.train import Interrupted
 
     executor_options: dict = {"workers": args.workers}
     if args.executor == "ray":
@@ -116,9 +118,18 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
     suite = load_suite(args.suite, seeds=args.seeds, archs=args.archs, tasks=args.tasks, plugins=args.plugin)
     out = args.out or Path("leaderboard") / suite.name
+    return run_and_report(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints,
+                          **executor_options)
+
+
+def run_and_report(suite, out: Path, **options) -> int:
+    """`run_suite` with the command line's one-line outcomes; returns the exit status."""
+    from zoo.bench.results import OutputLockedError
+    from zoo.bench.runner import RunsFailed, WorkerDied, run_suite
+    from zoo.bench.train import Interrupted
+
     try:
-        run_suite(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints,
-                  **executor_options)
+        run_suite(suite, out, **options)
     except OutputLockedError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
