@@ -423,18 +423,13 @@ def bench_floss(args) -> None:
                              ("paper (k = 75 -> 32, 500 pre steps)", PAPER_FLOSS)):
             with tempfile.TemporaryDirectory() as d:
                 d = Path(d)
-                walls = {}
+                commands = {}
                 for mode in ("none", "pre"):
                     suite = d / f"{mode}.toml"
                     suite.write_text(SUITE_FLOSS_TOML.format(mode=mode, floss="\n".join(f"{k} = {v}" for k, v in floss.items())))
-                    cache = d / "cache"
-                    cli(["--suite", str(suite), "--seeds", "1"], cache, d / f"warm-{mode}")
-                    runs = []
-                    for r in range(max(1, args.repeats // 3)):
-                        out = d / f"{mode}{r}"
-                        runs.append(cli(["--suite", str(suite), "--no-checkpoints"], cache, out))
-                        shutil.rmtree(out, ignore_errors=True)
-                    walls[mode] = statistics.median(runs)
+                    cli(["--suite", str(suite), "--seeds", "1"], d / "cache", d / f"warm-{mode}")
+                    commands[mode] = ["--suite", str(suite)]
+                walls = cli_walls(commands, d / "cache", d, max(1, args.repeats // 3))
                 over = walls["pre"] / walls["none"] - 1
                 t.rows.append([label, "8", f"{walls['none']:.1f}", f"{walls['pre']:.1f}", f"**{100 * over:+.0f}%**"])
                 check(f"`pre` adds <= 25% to a long_horizon suite, {label} schedule", f"{100 * over:+.0f}%", over <= 0.25)
@@ -505,6 +500,17 @@ def cli(args: list[str], cache: Path, out: Path) -> float:
     return wall
 
 
+def cli_walls(commands: dict[str, list[str]], cache: Path, tmp: Path, repeats: int) -> dict[str, float]:
+    """Median wall time of each command, run in turn (A B A B ...), each into a fresh --out."""
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    for r in range(repeats):
+        for name, args in commands.items():
+            out = tmp / f"{name}{r}"
+            walls[name].append(cli([*args, "--no-checkpoints"], cache, out))
+            shutil.rmtree(out, ignore_errors=True)
+    return {name: statistics.median(v) for name, v in walls.items()}
+
+
 SWEEPS = {  # label: (hidden, seq_len, steps)
     "long_horizon sizes (N = 32, T = 100, 600 steps)": (32, 100, 600),
     "paper sizes (N = 80, T = 300, 500 steps)": (80, 300, 500),
@@ -525,15 +531,10 @@ def bench_sweep(args) -> None:
                 d = Path(d)
                 suite = d / "sweep.toml"
                 suite.write_text(SWEEP_TOML.format(seeds=seeds, arch="rnn", steps=steps, hidden=hidden, seq_len=seq_len))
-                cache = d / "cache"
-                cli(["--suite", str(suite), "--seeds", "1"], cache, d / "warm")  # fill the compilation cache
-                walls: dict[str, list[float]] = {"seq": [], "par": []}
-                for r in range(max(1, args.repeats // 3)):
-                    for mode, extra in (("seq", []), ("par", ["--workers", "2"])):
-                        out = d / f"{mode}{r}"
-                        walls[mode].append(cli(["--suite", str(suite), "--no-checkpoints", *extra], cache, out))
-                        shutil.rmtree(out, ignore_errors=True)
-                seq, par = statistics.median(walls["seq"]), statistics.median(walls["par"])
+                cli(["--suite", str(suite), "--seeds", "1"], d / "cache", d / "warm")  # fill the compilation cache
+                walls = cli_walls({"seq": ["--suite", str(suite)], "par": ["--suite", str(suite), "--workers", "2"]},
+                                  d / "cache", d, max(1, args.repeats // 3))
+                seq, par = walls["seq"], walls["par"]
                 t.rows.append([f"{seeds} runs, {label}", f"{seq:.1f}", f"{par:.1f}", f"{3600 * seeds / seq:.0f}",
                                f"{3600 * seeds / par:.0f}", f"**{seq / par:.2f}**"])
                 check(f"8-seed sweep >= 1.8x one run at a time, {label}", f"{seq / par:.2f}x", seq / par >= 1.8)
