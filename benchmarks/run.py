@@ -5,7 +5,7 @@
 Sections (all by default; `--only train,scan` picks some):
 
 - `train`: training steps per second of `rnn`, `lstm`, `gru` as the harness runs them
-  (`zoo.bench.train._build_steps`: data sampled in the jitted chunk, per-array clipping
+  (`zoo.bench.steps.build_steps`: data sampled in the jitted chunk, per-array clipping
   at 0.03, Adam) against `torch.nn.RNN/LSTM/GRU` with the same optimiser, clipping, loss
   and batches (skipped with a note if torch is not installed). N = 80 and 256, T = 300,
   batch 16, delayed copy.
@@ -57,8 +57,9 @@ from flax import nnx  # noqa: E402
 
 import tasks  # noqa: E402
 import zoo  # noqa: E402
-from zoo.bench import train  # noqa: E402
-from zoo.bench.suite import RunSpec, TrainSettings  # noqa: E402
+from zoo.bench import steps, train  # noqa: E402
+from zoo.bench.preflossed import PREFLOSSED  # noqa: E402
+from zoo.bench.spec import RunSpec, TrainSettings  # noqa: E402
 
 try:
     import torch
@@ -164,12 +165,12 @@ class HarnessStep:
 
     def __init__(self, model: nnx.Module, task, *, lr: float = 1e-3, clip: float = 0.03, n: int = 10):
         graphdef, params = nnx.split(model)
-        tx = train.make_optimizer(clip)
-        self.steps = train._build_steps(graphdef, task, tx)
-        self.params = train._commit(params)
-        self.opt_state = train._commit(train.set_learning_rate(tx.init(params), lr))
-        self.arrays = train._commit(task.arrays())
-        self.key = train._commit(jax.random.key(0))
+        tx = steps.make_optimizer(clip)
+        self.steps = steps.build_steps(graphdef, task, tx)
+        self.params = train.commit(params)
+        self.opt_state = train.commit(steps.set_learning_rate(tx.init(params), lr))
+        self.arrays = train.commit(task.arrays())
+        self.key = train.commit(jax.random.key(0))
         self.n, self.start = n, 0
 
     def __call__(self) -> None:
@@ -352,7 +353,7 @@ def run_spec(arch: str, mode: str, floss: dict, *, hidden: int, steps: int, seq_
 
 
 def timed_run(spec: RunSpec) -> float:
-    train._PREFLOSSED.clear()  # no shared pre-flossed starting point: every run flosses
+    PREFLOSSED.clear()  # no shared pre-flossed starting point: every run flosses
     with tempfile.TemporaryDirectory() as d:
         start = time.perf_counter()
         result = train.train_run(spec, Path(d) / "run")

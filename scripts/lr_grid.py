@@ -22,8 +22,11 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as python -m zoo.bench does
 
 from zoo.bench import report  # noqa: E402
-from zoo.bench.cli import enable_compilation_cache, quiet_libraries, run_and_report  # noqa: E402
-from zoo.bench.suite import ConfigError, Suite, load_suite  # noqa: E402
+from zoo.bench.cli import run_and_report  # noqa: E402
+from zoo.bench.worker import compilation_cache_dir, quiet_libraries, use_compilation_cache  # noqa: E402
+from zoo.bench.errors import ConfigError  # noqa: E402
+from zoo.bench.spec import Suite  # noqa: E402
+from zoo.bench.suite import load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or ROOT / "leaderboard" / suite.name / "lr_grid"
     quiet_libraries()
-    enable_compilation_cache()
+    use_compilation_cache(compilation_cache_dir())
     status = run_and_report(grid, out, workers=args.workers, keep_checkpoints=False)
     if status:
         return status

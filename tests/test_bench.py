@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.bench import results
+from zoo.bench.outdir import OutputLock
 from zoo.bench.suite import ConfigError, load_suite, parse_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ def test_sigint_checkpoints_and_exits_130(tmp_path: Path) -> None:
 
 def test_second_process_on_the_same_folder_refuses(tmp_path: Path) -> None:
     out = tmp_path / "locked"
-    with results.OutputLock(out):
+    with OutputLock(out):
         done = run_bench("--suite", str(TINY), "--out", str(out), timeout=120)
     assert done.returncode == 2
     assert "in use" in done.stderr and "Traceback" not in done.stderr

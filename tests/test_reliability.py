@@ -2,9 +2,9 @@
 state, two processes on one folder, bad input. Every finished result is kept, none is
 reported twice, and a resumed suite ends with exactly the results of an uninterrupted one.
 
-Crashes in the middle of a checkpoint save or a runs.csv append use the test-only hook
-`ZOO_TEST_CRASH_AT` (zoo/bench/checkpoint.py: `crash_point`), which SIGKILLs the process
-(and, from a worker, the whole suite) at that moment.
+Crashes in the middle of a checkpoint save or a runs.csv append use the test plugin
+tests/data/zoo_test_faults.py (`ZOO_TEST_CRASH_AT`), which SIGKILLs the process (and, from a
+worker, the whole suite) at that moment; the library itself knows nothing of it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from zoo.bench import suite as suite_module
-from zoo.bench.results import COLUMNS
+from zoo.bench.record import COLUMNS
 from zoo.bench.suite import ConfigError, load_suite, parse_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,8 @@ def bench(*args: str, env_extra: dict | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ZOO_TEST_CRASH_AT"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(DATA), env.get("PYTHONPATH", "")) if p)
     env.update(env_extra or {})
+    if "ZOO_TEST_CRASH_AT" in env:
+        args = (*args, "--plugin", "zoo_test_faults")
     return subprocess.Popen(
         [sys.executable, "-m", "zoo.bench", *args], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import collections
+import errno
 import hashlib
 import json
-import multiprocessing
-import os
 import shutil
-import signal
 import sys
-import threading
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zoo.bench.errors import DiskFullError, is_disk_full
+from zoo.bench.worker import absl_quiet
 
 PyTree = Any
 
@@ -62,8 +60,16 @@ class RunCheckpoints:
             self._delete(step)  # the same position saved again after a restart from scratch
         ocp = _ocp()
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        if crash_point("checkpoint"):
-            _crash_during(lambda: self._manager.save(step, args=args, force=True), self.run_dir)
+        try:
+            self._write(step, args)
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            raise DiskFullError(errno.ENOSPC, f"no space left on the device to checkpoint "
+                                              f"{self.run_dir.name} at step {step}") from None
+
+    def _write(self, step: int, args) -> None:
+        """The orbax save itself (the crash tests wrap it to die half-way)."""
         self._manager.save(step, args=args, force=True)
         self._manager.wait_until_finished()
 
@@ -174,72 +180,26 @@ def _from_orbax(tb) -> bool:
     return False
 
 
-# --------------------------------------------------------------------------- test-only fault injection
-
-CRASH_ENV = "ZOO_TEST_CRASH_AT"
-_crash_counts: collections.Counter = collections.Counter()
-
-
-def crash_point(kind: str) -> bool:
-    """TEST ONLY. True when this is the moment `ZOO_TEST_CRASH_AT` asks this process to die at.
-
-    `ZOO_TEST_CRASH_AT="checkpoint:3"` kills the process in the middle of its 3rd checkpoint
-    save, `"row:2"` in the middle of its 2nd runs.csv append (half the line written);
-    several points may be given, comma-separated. The death is a SIGKILL, as from the OOM
-    killer or a power cut; in a `--workers` process it takes the whole suite down with it.
-    The tests use this to check that no moment of a crash loses a finished result or
-    reports one twice. Never set it otherwise.
-    """
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return False
-    _crash_counts[kind] += 1
-    for item in spec.split(","):
-        name, _, n = item.strip().partition(":")
-        if name == kind and n.strip().isdigit() and int(n) == _crash_counts[kind]:
-            return True
-    return False
-
-
-def die_now() -> None:
-    """TEST ONLY: SIGKILL this process, and the suite's main process if this is a worker."""
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.pid:
-        try:
-            os.kill(parent.pid, signal.SIGKILL)
-        except OSError:
-            pass
-    os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(60)  # the signal is on its way
-
-
-def _crash_during(save, run_dir: Path) -> None:
-    """TEST ONLY: start `save` and die once its temporary folder holds some files."""
-    worker = threading.Thread(target=save, daemon=True)
-    worker.start()
-    deadline = time.monotonic() + 30
-    while worker.is_alive() and time.monotonic() < deadline:
-        for tmp in run_dir.glob("*.orbax-checkpoint-tmp*"):
-            if any(p.is_file() for p in tmp.rglob("*")):
-                die_now()
-        time.sleep(0.001)
-    die_now()  # the save finished first: die right after it, before anything else happens
-
-
 def load_trained_model(run_dir: Path, model: Any) -> Any:
     """Load the newest checkpointed parameters of a run into `model` (an NNX module of the same config)."""
     from flax import nnx
 
     ocp = _ocp()
-    manager = ocp.CheckpointManager(Path(run_dir).resolve(), options=ocp.CheckpointManagerOptions(read_only=True))
-    try:
-        steps = manager.all_steps()
-        if not steps:
-            raise FileNotFoundError(f"no checkpoint in {run_dir}")
-        # Restored without a template: nested dicts as saved, each variable as {"value": array}.
-        saved = manager.restore(max(steps), args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    finally:
-        manager.close()
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"no checkpoint in {run_dir}: the folder does not exist")
+    # orbax and tfds log warnings about choices the reader made on purpose (read-only, no metadata).
+    with absl_quiet():
+        manager = ocp.CheckpointManager(
+            Path(run_dir).resolve(), options=ocp.CheckpointManagerOptions(read_only=True, create=False)
+        )
+        try:
+            steps = manager.all_steps()
+            if not steps:
+                raise FileNotFoundError(f"no checkpoint in {run_dir}")
+            # Restored without a template: nested dicts as saved, each variable as {"value": array}.
+            saved = manager.restore(max(steps), args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        finally:
+            manager.close()
     pure = _strip_value_level(saved["state"]["params"])
     state = nnx.state(model)
     nnx.replace_by_pure_dict(state, pure)

@@ -1,30 +1,46 @@
-"""`python -m zoo.bench`: run a suite and write its leaderboard."""
+"""`python -m zoo.bench`: run a suite, write its leaderboard, compare it with the reference."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
-import warnings
 from pathlib import Path
 
-from zoo.bench.suite import ConfigError, list_suites
+from zoo.bench.errors import ConfigError, DiskFullError
 
-EXIT_RUNS_FAILED = 1  # some runs raised an error (see OUT/errors.log) or a worker process died
+EXIT_RUNS_FAILED = 1  # some runs raised an error (see OUT/errors.log), a worker died, the disk is full
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
+EXAMPLE = """example:
+  python -m zoo.bench --suite quick                   # smoke test, writes runs/quick/
+  python -m zoo.bench --suite long_horizon --workers 2 --out runs/mine
+  python -m zoo.bench.compare runs/long_horizon leaderboard/long_horizon
+"""
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+
+def _suites_help() -> str:
+    """The shipped suites with their size (from the TOML alone: nothing is imported or built)."""
+    from zoo.bench.catalogue import describe_suites
+
+    return "suites (runs; measured run time of the committed reference):\n" + "\n".join(
+        f"  {line}" for line in describe_suites()
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(
         prog="python -m zoo.bench",
         description="Train every (architecture, task, horizon, flossing mode, seed) of a suite "
         "and write runs.csv, leaderboard.csv and leaderboard.html.",
+        epilog=EXAMPLE + "\n" + _suites_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --seed must not silently mean --seeds
     )
     p.add_argument("--suite", help="a suite name from bench_configs/ or a path to a .toml file")
-    p.add_argument("--out", type=Path, help="output folder (default: leaderboard/SUITE/)")
+    p.add_argument("--out", type=Path,
+                   help="output folder (default: runs/SUITE/; leaderboard/SUITE/ holds the committed reference)")
     p.add_argument("--list", action="store_true", help="list suites, architectures and tasks, then exit")
     p.add_argument("--seeds", type=int, help="number of seeds per configuration (overrides the suite)")
     p.add_argument("--archs", type=_csv,
@@ -42,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="processes running runs in parallel (one per core pays on a CPU; default 1)")
     p.add_argument("--no-checkpoints", action="store_true",
                    help="delete each run's checkpoints once its result is recorded")
-    return p.parse_args(argv)
+    return p
 
 
 def _csv(text: str) -> list[str]:
@@ -52,7 +68,8 @@ def _csv(text: str) -> list[str]:
 def _print_catalogue(plugins: list[str]) -> None:
     import tasks
     import zoo
-    from zoo.bench.suite import import_plugins
+    from zoo.bench.suite import list_suites
+    from zoo.bench.worker import import_plugins
 
     import_plugins(plugins)
     print("suites:        " + ", ".join(list_suites()))
@@ -62,13 +79,20 @@ def _print_catalogue(plugins: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = parse_args(argv)
+    from zoo.bench.worker import quiet_libraries
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, or argparse's own one-line usage error (exit 2)
+        return int(e.code or 0)
     quiet_libraries()
     try:
         if args.list:
             _print_catalogue(args.plugin)
             return 0
         if not args.suite:
+            from zoo.bench.suite import list_suites
+
             raise ConfigError("--suite is required (or --list); suites: " + ", ".join(list_suites()))
         return _run(args)
     except ConfigError as e:
@@ -79,52 +103,37 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def quiet_libraries() -> None:
-    """Library warnings (orbax, absl) would bury the progress lines; ours are UserWarnings."""
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    logging.getLogger("absl").setLevel(logging.ERROR)
-
-
-def enable_compilation_cache() -> None:
-    """Keep compiled XLA programs on disk, so reruns, resumes and worker processes skip compiling."""
-    import jax
-
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rnn-zoo" / "xla"
-    path = os.environ.get("ZOO_COMPILATION_CACHE", str(default))
-    if path:  # ZOO_COMPILATION_CACHE="" turns it off
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-
-
 def _run(args: argparse.Namespace) -> int:
-    from zoo.bench.runner import EXECUTORS
+    from zoo.bench.executors import get_executor
+    from zoo.bench.outdir import check_out_dir, default_out
     from zoo.bench.suite import load_suite
+    from zoo.bench.worker import compilation_cache_dir, use_compilation_cache
 
-    executor_options: dict = {"workers": args.workers}
-    if args.executor == "ray":
-        from zoo.bench.ray_executor import prepare_driver  # registers "ray" in EXECUTORS
-
-        prepare_driver(args.ray_address)  # one-line errors: Ray not installed, nobody at the address
-        executor_options["ray_address"] = args.ray_address
-    elif args.ray_address:
+    executor = get_executor(args.executor)
+    options: dict = {"workers": args.workers}
+    if args.ray_address and args.executor != "ray":
         raise ConfigError("--ray-address needs --executor ray")
-    if args.executor not in EXECUTORS:
-        allowed = ", ".join(sorted({*EXECUTORS, "ray"}))
-        raise ConfigError(f"--executor: unknown executor {args.executor!r}; allowed: {allowed}")
-    enable_compilation_cache()
+    if args.executor == "ray":
+        options["ray_address"] = args.ray_address
+    if executor.prepare:
+        executor.load("prepare")(options)  # one-line errors: Ray not installed, nobody at the address
     if args.workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
+    if args.out is not None:
+        check_out_dir(args.out)  # before the suite is expanded: a bad folder fails at once
+    use_compilation_cache(compilation_cache_dir())
     suite = load_suite(args.suite, seeds=args.seeds, archs=args.archs, tasks=args.tasks, plugins=args.plugin)
-    out = args.out or Path("leaderboard") / suite.name
-    return run_and_report(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints,
-                          **executor_options)
+    out = check_out_dir(args.out or default_out(suite.name))
+    status = run_and_report(suite, out, executor=args.executor, keep_checkpoints=not args.no_checkpoints,
+                            **options)
+    if status == 0:
+        _compare_with_reference(suite.name, args.suite, out)
+    return status
 
 
 def run_and_report(suite, out: Path, **options) -> int:
     """`run_suite` with the command line's one-line outcomes; returns the exit status."""
-    from zoo.bench.results import OutputLockedError
+    from zoo.bench.outdir import OutputLockedError
     from zoo.bench.runner import RunsFailed, WorkerDied, run_suite
     from zoo.bench.train import Interrupted
 
@@ -136,9 +145,26 @@ def run_and_report(suite, out: Path, **options) -> int:
     except (RunsFailed, WorkerDied) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_RUNS_FAILED
+    except DiskFullError as e:
+        print(f"error: {e.strerror or e}; finished runs are in {out / 'runs.csv'}; "
+              "free some space and run the same command to resume", file=sys.stderr)
+        return EXIT_RUNS_FAILED
     except (Interrupted, KeyboardInterrupt):
         print(f"stopped; finished runs are in {out / 'runs.csv'}; run the same command to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"done: {out / 'runs.csv'}, {out / 'leaderboard.csv'}, {out / 'leaderboard.html'}")
     return 0
+
+
+def _compare_with_reference(name: str, given: str, out: Path) -> None:
+    """A shipped suite with a committed reference: say in a few lines how this run compares."""
+    from zoo.bench.compare import compare_folders, reference_folder, summary_lines
+    from zoo.bench.suite import list_suites
+
+    reference = reference_folder(name)
+    if given not in list_suites() or reference is None or reference.resolve() == out.resolve():
+        return
+    table = compare_folders(out, reference)
+    for line in summary_lines(table, out, reference):
+        print(line)

@@ -1,7 +1,7 @@
 """`--executor ray`: each run is a Ray task, on this machine or on a Ray cluster.
 
-Importing this module registers the executor as ``runner.EXECUTORS["ray"]``; Ray itself
-is imported only when a suite runs (``pip install -e '.[ray]'``).
+The executors table (`zoo.bench.executors`) imports this module only when ``--executor ray``
+is chosen; Ray itself is imported only when a suite runs (``pip install -e '.[ray]'``).
 
 - Each pending run is one task calling `runner.execute` on a worker, writing its
   checkpoints under ``OUT/checkpoints/RUN_ID`` (OUT as an absolute path, so on a
@@ -39,8 +39,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zoo.bench import runner
-from zoo.bench.suite import ConfigError, RunSpec, Suite, import_plugins
+from zoo.bench.errors import ConfigError, one_line
+from zoo.bench.spec import RunSpec, Suite
 from zoo.bench.train import Interrupted
+from zoo.bench.worker import setup_worker
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 STOP_FILE = ".ray-stop"  # in the output folder: running tasks checkpoint and stop when it exists
@@ -69,34 +71,23 @@ def prepare_driver(address: str | None = None) -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
+def prepare(options: dict) -> None:
+    """The executors table's hook: `prepare_driver` with the command line's --ray-address."""
+    prepare_driver(options.get("ray_address"))
+
+
 # --------------------------------------------------------------------------- the worker side
 
 
 def _setup_worker(plugins: Sequence[str], cache_dir: str | None, driver_cwd: str, gpus: float) -> None:
-    import logging
-
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    logging.getLogger("absl").setLevel(logging.ERROR)
     if 0 < gpus < 1:  # runs share a GPU: none may take most of its memory up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    if cache_dir:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
     if driver_cwd and os.path.isdir(driver_cwd) and driver_cwd not in sys.path:
         sys.path.append(driver_cwd)  # plugins next to the driver, on a shared file system
     try:
-        import_plugins(plugins)
+        setup_worker(plugins, cache_dir)
     except ConfigError as e:
         raise ConfigError(f"on Ray node {socket.gethostname()}: {e}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0].strip() if lines else "(no message)"
 
 
 def _latest_checkpoint(run_dir: Path) -> int | None:
@@ -275,7 +266,7 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
                         # Its workers died more than max_retries times (or the task wrapper failed):
                         # an error for this run, as runner.execute reports one; the others go on.
                         message = (f"run {specs[ref].run_id} failed on Ray: "
-                                   f"{type(e).__name__}: {_first_line(e)}")
+                                   f"{type(e).__name__}: {one_line(e, '(no message)')}")
                         outcome = {"error": message, "traceback": str(e)}
                     if outcome:
                         record(specs[ref], outcome)
@@ -294,5 +285,3 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
     if stopping:
         raise Interrupted("stopped on request")
 
-
-runner.EXECUTORS["ray"] = run_ray

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.bench.leaderboard import aggregate, order_flossing, read_runs
+from zoo.bench.aggregate import aggregate, order_flossing
+from zoo.bench.record import read_runs
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,8 @@
-"""Run a suite: skip finished runs, train the rest, record each, rebuild the leaderboard."""
+"""Run a suite: skip finished runs, train the rest, record each, rebuild the leaderboard.
+
+`run_suite` is the one way through; `execute` is one run in whatever process an executor
+chose; `run_local` is the local executor (this process, or a pool of --workers processes).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import tasks as task_registry
-from zoo.bench import results
-from zoo.bench.suite import RunSpec, Suite
-from zoo.bench.train import Interrupted, RunResult, train_run
+from zoo.bench import record as records
+from zoo.bench.errors import DiskFullError, one_line
+from zoo.bench.executors import get_executor
+from zoo.bench.outdir import OutputLock
+from zoo.bench.record import RunResult
+from zoo.bench.spec import RunSpec, Suite, build_task
+from zoo.bench.train import Interrupted, train_run
+from zoo.bench.worker import setup_worker
 
 ERRORS_LOG = "errors.log"  # in the output folder: full tracebacks of runs that failed with an error
 
@@ -119,42 +127,35 @@ def execute(spec: RunSpec, out_dir: Path, should_stop: Callable[[], bool]) -> di
     error that is not a numerical failure (a bug), `{"error": one line, "traceback": text,
     "summary": line}`, which is not recorded as a result. Numerical failures raised as
     exceptions (FloatingPointError, OverflowError, LinAlgError) are recorded as diverged.
-    Raises only `Interrupted` (stopped on request) and KeyboardInterrupt.
+    Raises only `Interrupted` (stopped on request), `DiskFullError` and KeyboardInterrupt.
     """
-    task_cls = None
+    import tasks as task_registry
+
+    task = None
     progress = {"step": 0, "t0": time.perf_counter()}
 
     def on_progress(step: int, metric: float) -> None:
         progress["step"] = step
 
     try:
-        horizon = int(spec.horizon) if float(spec.horizon).is_integer() else spec.horizon
-        task = task_registry.create_task(spec.task, horizon=horizon, **dict(spec.task_options))
-        task_cls = type(task)
-        result = train_run(spec, out_dir / "checkpoints" / spec.run_id, should_stop=should_stop,
+        task = build_task(spec)
+        result = train_run(spec, out_dir / "checkpoints" / spec.run_id, task=task, should_stop=should_stop,
                            on_progress=on_progress, preflossed_dir=out_dir / "checkpoints" / "preflossed")
     except task_registry.DatasetUnavailable as e:
-        result = RunResult(status="skipped", metric=float("nan"), success=False, steps_to_success=None,
-                           steps_trained=0, wall_time_s=0.0, note=str(e).splitlines()[0])
-    except Interrupted:
+        result = RunResult.not_trained("skipped", one_line(e))
+    except (Interrupted, DiskFullError):
         raise
     except _numerical_errors() as e:
-        result = RunResult(status="diverged", metric=float("nan"), success=False, steps_to_success=None,
-                           steps_trained=progress["step"],
-                           wall_time_s=round(time.perf_counter() - progress["t0"], 3),
-                           note=f"{type(e).__name__}: {_first_line(e)}"[:200])
+        result = RunResult.not_trained("diverged", f"{type(e).__name__}: {one_line(e, '(no message)')}"[:200],
+                                       steps_trained=progress["step"],
+                                       wall_time_s=round(time.perf_counter() - progress["t0"], 3))
     except Exception as e:  # noqa: BLE001  (a bug in an architecture, a task or the harness)
-        message = f"run {spec.run_id} failed: {type(e).__name__}: {_first_line(e)}"
+        message = f"run {spec.run_id} failed: {type(e).__name__}: {one_line(e, '(no message)')}"
         return {"error": message, "traceback": traceback.format_exc(), "summary": f"error: {message}"}
-    metric_name = getattr(task_cls, "metric_name", "metric")
-    higher = getattr(task_cls, "higher_is_better", True)
-    return {"row": results.make_row(spec, result, metric_name, higher),
+    metric_name = getattr(type(task), "metric_name", "metric") if task is not None else "metric"
+    higher = getattr(type(task), "higher_is_better", True) if task is not None else True
+    return {"row": records.make_row(spec, result, metric_name, higher),
             "summary": summary_line(spec, result, metric_name)}
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "(no message)"
 
 
 def run_suite(
@@ -174,15 +175,16 @@ def run_suite(
     """
     from zoo.bench.leaderboard import write_leaderboard
 
+    run = get_executor(executor).load()
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_csv = out_dir / "runs.csv"
-    with results.OutputLock(out_dir):
-        finished = results.read_rows(runs_csv)
+    with OutputLock(out_dir):
+        finished = records.read_rows(runs_csv)
         ids = {r.run_id for r in suite.runs}
         # Skipped runs (data set unavailable) are tried again: the data may be there now.
         retry = [i for i, row in finished.items() if i in ids and row["status"] == "skipped"]
         if retry:
-            finished = results.drop_rows(runs_csv, retry)
+            finished = records.drop_rows(runs_csv, retry)
         _warn_other_configurations(suite, finished, stream)
         pending = [r for r in suite.runs if r.run_id not in finished]
         progress = Progress(len(suite.runs), len(suite.runs) - len(pending), stream)
@@ -190,6 +192,7 @@ def run_suite(
               f"writing to {out_dir}", file=stream, flush=True)
 
         failures: list[str] = []
+        missing_data: set[tuple[str, str]] = set()  # (task, reason): said once per suite
 
         def record(spec: RunSpec, outcome: dict) -> None:
             if "error" in outcome:  # not a result: the run is done again on the next invocation
@@ -200,18 +203,23 @@ def run_suite(
                 print(f"error: {outcome['error']} (traceback in {out_dir / ERRORS_LOG}); "
                       "going on with the other runs", file=stream, flush=True)
                 return
-            results.append_row(runs_csv, outcome["row"])
-            progress.finished(outcome["summary"])
+            row, summary = outcome["row"], outcome["summary"]
+            records.append_row(runs_csv, row)
+            if row["status"] == "skipped":
+                if (row["task"], row["note"]) in missing_data:
+                    summary = summary.replace(f"({row['note']})", "(data unavailable, as above)")
+                missing_data.add((row["task"], row["note"]))
+            progress.finished(summary)
             if not keep_checkpoints:
                 shutil.rmtree(out_dir / "checkpoints" / spec.run_id, ignore_errors=True)
 
         try:
-            _EXECUTORS[executor](pending, out_dir, record, suite=suite, **executor_options)
+            run(pending, out_dir, record, suite=suite, **executor_options)
         finally:
             try:
-                write_leaderboard(out_dir)
+                write_leaderboard(out_dir, description=suite.description)
             except Exception as e:  # noqa: BLE001  (runs.csv is what matters; the board is rebuilt next time)
-                print(f"warning: could not write the leaderboard: {type(e).__name__}: {_first_line(e)}",
+                print(f"warning: could not write the leaderboard: {type(e).__name__}: {one_line(e)}",
                       file=stream, flush=True)
         if failures:
             raise RunsFailed(failures, out_dir / ERRORS_LOG)
@@ -238,7 +246,7 @@ def _warn_other_configurations(suite: Suite, finished: dict[str, dict[str, str]]
               file=stream, flush=True)
 
 
-def _run_local(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
+def run_local(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
                workers: int = 1) -> None:
     """Runs in this process one after another, or in `workers` processes (one per core pays on a CPU)."""
     if workers > 1 and len(pending) > 1:
@@ -254,26 +262,12 @@ _WORKER: dict = {}
 
 
 def _worker_init(plugins: Sequence[str], cache_dir: str | None, stop_event, parent: int) -> None:
-    # Workers start fresh (spawn): re-register plugins and share the on-disk compile cache.
-    import jax
-
-    from zoo.bench.suite import import_plugins
-
-    # The parent decides when to stop (Ctrl-C and `kill -TERM -PGID` reach the whole group).
+    # Workers start fresh (spawn): the CLI's set-up, then stop only when the parent says so.
+    # (Ctrl-C and `kill -TERM -PGID` reach the whole group; the parent decides.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent)
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # as the CLI does
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    if cache_dir:
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-    import_plugins(plugins)
+    setup_worker(plugins, cache_dir)
     # Stop when asked, or when the parent is gone (nobody would record the result).
     _WORKER["should_stop"] = lambda: stop_event.is_set() or os.getppid() != parent
 
@@ -318,32 +312,40 @@ def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: i
         futures = {pool.submit(_worker_execute, spec, out_dir): spec for spec in order}
         pending_futures = set(futures)
         broken, running = False, []
-        while pending_futures:
-            if not broken:
-                running = [futures[f].run_id for f in pending_futures if f.running()]
-            done, pending_futures = cf.wait(pending_futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-            if should_stop() and not stop_event.is_set():
-                stop_event.set()  # runs in flight checkpoint and return
-                for f in pending_futures:
-                    f.cancel()
-            for future in done:
-                if future.cancelled():
-                    continue
-                try:
-                    outcome = future.result()
-                except cf.process.BrokenProcessPool:
-                    broken = True
-                    continue
-                except Exception as e:  # noqa: BLE001  (execute returns errors; this is the pool's)
-                    outcome = {"error": f"run {futures[future].run_id} failed: {type(e).__name__}: "
-                                        f"{_first_line(e)}",
-                               "traceback": "".join(traceback.format_exception(e))}
-                if outcome:
-                    record(futures[future], outcome)
-            if broken and not stop_event.is_set():
-                stop_event.set()
-                for f in pending_futures:
-                    f.cancel()
+
+        def stop_all() -> None:
+            stop_event.set()  # runs in flight checkpoint and return
+            for f in pending_futures:
+                f.cancel()
+
+        try:
+            while pending_futures:
+                if not broken:
+                    running = [futures[f].run_id for f in pending_futures if f.running()]
+                done, pending_futures = cf.wait(pending_futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                if should_stop() and not stop_event.is_set():
+                    stop_all()
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    try:
+                        outcome = future.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        continue
+                    except DiskFullError:
+                        raise
+                    except Exception as e:  # noqa: BLE001  (execute returns errors; this is the pool's)
+                        outcome = {"error": f"run {futures[future].run_id} failed: {type(e).__name__}: "
+                                            f"{one_line(e, '(no message)')}",
+                                   "traceback": "".join(traceback.format_exception(e))}
+                    if outcome:
+                        record(futures[future], outcome)
+                if broken and not stop_event.is_set():
+                    stop_all()
+        except BaseException:  # a full disk, a second Ctrl-C: no new runs, the ones in flight stop
+            stop_all()
+            raise
         if broken:
             in_flight = running
             raise WorkerDied(
@@ -354,6 +356,3 @@ def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: i
         if stop_event.is_set():
             raise Interrupted("stopped on request")
 
-
-_EXECUTORS: dict[str, Callable] = {"local": _run_local}
-EXECUTORS = _EXECUTORS  # other executors (e.g. ray) register here

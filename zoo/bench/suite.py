@@ -1,4 +1,4 @@
-"""Suites as data: parse and validate `bench_configs/NAME.toml`, expand it into runs.
+"""Suites as data: read `bench_configs/NAME.toml`, validate it, expand it into run specs.
 
 A suite file looks like::
 
@@ -8,7 +8,7 @@ A suite file looks like::
     flossing = ["none", "pre"]
     plugins = ["my_arch"]            # optional: modules whose decorators register things
 
-    [defaults]                       # training settings, overridable per experiment
+    [defaults]                       # zoo.bench.spec.TrainSettings, overridable per experiment
     hidden_size = 32
     steps = 1000
     lr = 1e-3                        # or a table per architecture: { rnn = 1e-3, lru = 3e-3 }
@@ -21,102 +21,94 @@ A suite file looks like::
     horizons = [5, 10, 20]
     options = { seq_len = 100 }      # task options
 
-Everything is checked before anything runs; a mistake is a `ConfigError` whose
-one-line message names the field and what is allowed.
+The tables' keys, types and ranges are those of the dataclasses they fill (`SuiteFile`,
+`Experiment`, `TrainSettings`, `FlossingConfig`): a new field there is a new key here.
+Everything is checked before anything runs; a mistake is a `ConfigError` whose one-line
+message names the field and what is allowed. Each run is normalised once, here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib
 import json
 import math
-import sys
 import tomllib
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "bench_configs"
-FLOSSING_MODES = ("none", "pre", "pre+during")
-_FLOSS_ZERO_OK = {"warmup", "pre_steps", "during_steps", "during_times"}  # 0 means none
+from zoo.bench.errors import ConfigError, one_line
+from zoo.bench.record import FLOSSING_MODES
+from zoo.bench.spec import MAX_INT, RunSpec, Suite, TrainSettings, build_task
+from zoo.bench.worker import import_plugins
+
+__all__ = ["CONFIG_DIR", "ConfigError", "RunSpec", "Suite", "TrainSettings", "check_model", "list_suites",
+           "load_suite", "parse_suite", "resolve_suite_path"]
 
 
-class ConfigError(ValueError):
-    """A suite that cannot run; the message is one line for the user."""
+def _config_dir() -> Path:
+    """bench_configs/ beside the package in a checkout (or editable install), else the installed copy."""
+    source = Path(__file__).resolve().parents[2] / "bench_configs"
+    if source.is_dir():
+        return source
+    try:
+        return Path(str(resources.files("bench_configs")))
+    except ModuleNotFoundError:
+        return source
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """How one run trains (the `[defaults]` table, overridable per experiment)."""
-
-    hidden_size: int = 32
-    steps: int = 1000
-    lr: float = 1e-3
-    eval_every: int = 50
-    clip: float = 0.03  # per-array gradient-norm clipping, as in the flossing paper; 0 = off
-    checkpoint_every: int = 4  # evaluations between checkpoints
-
-
-_TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainSettings)}
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-    """One (architecture, task, horizon, flossing mode, seed) and everything it trains with."""
-
-    suite: str
-    arch: str
-    task: str
-    horizon: float
-    flossing: str
-    seed: int
-    train: TrainSettings
-    task_options: tuple[tuple[str, Any], ...] = ()
-    arch_options: tuple[tuple[str, Any], ...] = ()
-    flossing_options: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def run_id(self) -> str:
-        """Readable and unique: a config change gives a new id, so stale results are never reused."""
-        digest = hashlib.sha1(
-            json.dumps(self.config_dict(), sort_keys=True, default=str).encode()
-        ).hexdigest()[:8]
-        return f"{self.arch}-{self.task}-h{self.horizon:g}-{self.flossing}-s{self.seed}-{digest}"
-
-    def config_dict(self) -> dict[str, Any]:
-        """Everything that determines the run's result (the suite name does not)."""
-        d = dataclasses.asdict(self)
-        del d["suite"]
-        return d
+CONFIG_DIR = _config_dir()
 
 
 @dataclasses.dataclass(frozen=True)
-class Suite:
-    """A validated suite: its name, description and the runs it expands to."""
+class SuiteFile:
+    """The top level of a suite file (its keys; the tables are checked by their own types)."""
 
-    name: str
-    description: str
-    runs: tuple[RunSpec, ...]
-    plugins: tuple[str, ...] = ()
+    description: str = ""
+    seeds: int = 1
+    archs: list | None = None  # default: every registered architecture
+    flossing: list = dataclasses.field(default_factory=lambda: ["none"])
+    plugins: list = dataclasses.field(default_factory=list)
+    defaults: dict = dataclasses.field(default_factory=dict)  # TrainSettings
+    flossing_config: dict = dataclasses.field(default_factory=dict)  # FlossingConfig
+    arch_options: dict = dataclasses.field(default_factory=dict)  # {arch: {option: value}}
+    experiments: list = dataclasses.field(default_factory=list)  # Experiment tables
 
 
-# --------------------------------------------------------------------------- helpers
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One [[experiments]] table, beside any TrainSettings key."""
+
+    task: str | None = None
+    horizons: list | None = None
+    options: dict = dataclasses.field(default_factory=dict)
+    archs: list | None = None
+    flossing: list | None = None
+    arch_options: dict = dataclasses.field(default_factory=dict)
+
+
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+# --------------------------------------------------------------------------- checks
 
 
 def _fail(where: str, message: str) -> ConfigError:
     return ConfigError(f"{where}: {message}")
 
 
-def _check_keys(table: dict, allowed: Iterable[str], where: str) -> None:
+def _check_keys(table: dict, allowed, where: str) -> None:
     allowed = sorted(allowed)
     for key in table:
         if key not in allowed:
             raise _fail(where, f"unknown key {key!r}; allowed: {', '.join(allowed)}")
 
 
-MAX_INT = 2**31 - 1  # steps are folded into PRNG keys and scanned over as int32
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _positive_int(value: Any, where: str, *, allow_zero: bool = False) -> int:
@@ -128,8 +120,7 @@ def _positive_int(value: Any, where: str, *, allow_zero: bool = False) -> int:
 
 
 def _positive_number(value: Any, where: str, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not (value >= 0 if allow_zero else value > 0):
+    if not _is_number(value) or not math.isfinite(value) or not (value >= 0 if allow_zero else value > 0):
         bound = "a non-negative" if allow_zero else "a positive"
         raise _fail(where, f"must be {bound} number, got {value!r}")
     return float(value)
@@ -147,26 +138,45 @@ def _table(value: Any, where: str) -> dict:
     return value
 
 
-def import_plugins(modules: Sequence[str]) -> None:
-    """Import user modules (from the current directory or sys.path) so their decorators register."""
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")  # `python -m` already does this; keep it for library callers
-    for module in modules:
-        if not isinstance(module, str) or not module:
-            raise ConfigError(f"plugin {module!r}: must be a module name such as my_arch or pkg.my_arch")
-        try:
-            importlib.import_module(module)
-        except ImportError as e:
-            raise ConfigError(f"plugin {module!r} cannot be imported: {_one_line(e)}") from None
-        except Exception as e:  # noqa: BLE001  (the plugin's own code failed while importing)
-            raise ConfigError(
-                f"plugin {module!r} failed while importing: {type(e).__name__}: {_one_line(e)}"
-            ) from None
+def _accepts(cls, name: str, value: Any) -> bool:
+    """Whether the dataclass `cls` (its own checks) takes `value` for field `name`, others default."""
+    try:
+        cls(**{name: value})
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def _check_field(cls, name: str, value: Any, where: str) -> Any:
+    """`value` checked against field `name` of `cls`: the type from its annotation, the range
+    from the dataclass's own checks (does it take 0? a negative?), as a one-line error."""
+    kind = typing.get_type_hints(cls)[name]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _fail(where, f"must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        if _accepts(cls, name, -1):
+            if not (isinstance(value, int) and not isinstance(value, bool)):
+                raise _fail(where, f"must be an integer, got {value!r}")
+            return value
+        return _positive_int(value, where, allow_zero=_accepts(cls, name, 0))
+    if kind is float:
+        if _accepts(cls, name, -1.0):
+            if not _is_number(value) or not math.isfinite(value):
+                raise _fail(where, f"must be a finite number, got {value!r}")
+            return float(value)
+        return _positive_number(value, where, allow_zero=_accepts(cls, name, 0.0))
+    return value
+
+
+def _build(cls, table: dict, where: str, base=None):
+    """An instance of dataclass `cls` from `table` (over `base`), each key checked; one-line errors."""
+    values = {k: _check_field(cls, k, v, f"{where}.{k}") for k, v in table.items()}
+    try:
+        return dataclasses.replace(base, **values) if base is not None else cls(**values)
+    except (TypeError, ValueError) as e:
+        raise _fail(where, str(e)) from None
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
@@ -187,32 +197,23 @@ def resolve_suite_path(name_or_path: str) -> Path:
 
 
 def list_suites() -> list[str]:
-    """Names of the suites shipped in bench_configs/."""
+    """Names of the shipped suites (bench_configs/)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
 
 
-# --------------------------------------------------------------------------- parsing
-
-
 def _train_settings(table: dict, base: TrainSettings, where: str) -> tuple[TrainSettings, dict]:
-    """Train fields from `table` over `base`; per-arch `lr` tables are returned separately."""
-    values: dict[str, Any] = {}
+    """TrainSettings keys of `table` over `base`; a per-arch `lr` table is returned separately."""
+    values = {k: v for k, v in table.items() if k in _field_names(TrainSettings)}
     lr_per_arch: dict[str, float] = {}
-    for key, value in table.items():
-        if key not in _TRAIN_FIELDS:
-            continue
-        field_where = f"{where}.{key}"
-        if key == "lr" and isinstance(value, dict):
-            if not value:
-                raise _fail(field_where, "must be a number or a table {arch = number, ...}, got {}")
-            lr_per_arch = {a: _positive_number(v, f"{field_where}.{a}") for a, v in value.items()}
-        elif key == "clip":
-            values[key] = _positive_number(value, field_where, allow_zero=True)
-        elif key == "lr":
-            values[key] = _positive_number(value, field_where)
-        else:
-            values[key] = _positive_int(value, field_where)
-    return dataclasses.replace(base, **values), lr_per_arch
+    if isinstance(values.get("lr"), dict):
+        lr = values.pop("lr")
+        if not lr:
+            raise _fail(f"{where}.lr", "must be a number or a table {arch = number, ...}, got {}")
+        lr_per_arch = {a: _positive_number(v, f"{where}.lr.{a}") for a, v in lr.items()}
+    return _build(TrainSettings, values, where, base), lr_per_arch
+
+
+# --------------------------------------------------------------------------- loading and expansion
 
 
 def load_suite(
@@ -238,6 +239,36 @@ def load_suite(
     )
 
 
+class _Names:
+    """Checks names against the registries (after the plugins registered theirs)."""
+
+    def __init__(self) -> None:
+        import tasks as task_registry  # noqa: PLC0415  (heavy imports only once a suite is loaded)
+
+        import zoo
+
+        self.archs, self.tasks = zoo.list_architectures(), task_registry.list_tasks()
+
+    def archs_ok(self, values: list[str], where: str) -> list[str]:
+        for a in values:
+            if a not in self.archs:
+                raise _fail(where, f"unknown architecture {a!r}; registered: {', '.join(self.archs)}")
+        return list(values)
+
+    def modes_ok(self, values: list[str], where: str) -> list[str]:
+        for m in values:
+            if m not in FLOSSING_MODES:
+                raise _fail(where, f"unknown flossing mode {m!r}; allowed: {', '.join(FLOSSING_MODES)}")
+        return list(values)
+
+    def task_ok(self, name: Any, where: str) -> str:
+        if name is None:
+            raise _fail(where, f"missing; registered tasks: {', '.join(self.tasks)}")
+        if not isinstance(name, str) or name not in self.tasks:
+            raise _fail(where, f"unknown task {name!r}; registered: {', '.join(self.tasks)}")
+        return name
+
+
 def parse_suite(
     raw: dict,
     *,
@@ -249,96 +280,53 @@ def parse_suite(
     validate_models: bool = True,
 ) -> Suite:
     """Validate a parsed suite table and expand it into `RunSpec`s."""
-    import tasks as task_registry  # noqa: PLC0415  (heavy imports only once a suite is loaded)
-    import zoo
     from zoo.flossing import FlossingConfig
 
-    top_keys = {"description", "seeds", "archs", "flossing", "plugins", "defaults",
-                "flossing_config", "experiments", "arch_options"}
-    _check_keys(raw, top_keys, name)
-
+    _check_keys(raw, _field_names(SuiteFile), name)
     plugin_list = list(plugins)
     if "plugins" in raw:
         plugin_list = _string_list(raw["plugins"], f"{name}.plugins") + plugin_list
     import_plugins(plugin_list)
+    names = _Names()
 
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise _fail(f"{name}.description", f"must be a string, got {description!r}")
     n_seeds = _positive_int(seeds if seeds is not None else raw.get("seeds", 1),
                             "--seeds" if seeds is not None else f"{name}.seeds")
-
-    known_archs = zoo.list_architectures()
-    known_tasks = task_registry.list_tasks()
-
-    def check_archs(values: list[str], where: str) -> list[str]:
-        for a in values:
-            if a not in known_archs:
-                raise _fail(where, f"unknown architecture {a!r}; registered: {', '.join(known_archs)}")
-        return values
-
-    def check_modes(values: list[str], where: str) -> list[str]:
-        for m in values:
-            if m not in FLOSSING_MODES:
-                raise _fail(where, f"unknown flossing mode {m!r}; allowed: {', '.join(FLOSSING_MODES)}")
-        return values
-
-    suite_archs = check_archs(_string_list(raw.get("archs", known_archs), f"{name}.archs"), f"{name}.archs")
-    suite_modes = check_modes(_string_list(raw.get("flossing", ["none"]), f"{name}.flossing"), f"{name}.flossing")
+    suite_archs = names.archs_ok(_string_list(raw.get("archs", names.archs), f"{name}.archs"), f"{name}.archs")
+    suite_modes = names.modes_ok(_string_list(raw.get("flossing", ["none"]), f"{name}.flossing"),
+                                 f"{name}.flossing")
     if archs is not None:
-        check_archs(list(archs), "--archs")
-    if tasks is not None:
-        for t in tasks:
-            if t not in known_tasks:
-                raise _fail("--tasks", f"unknown task {t!r}; registered: {', '.join(known_tasks)}")
+        names.archs_ok(list(archs), "--archs")
+    for t in tasks or ():
+        if t not in names.tasks:
+            raise _fail("--tasks", f"unknown task {t!r}; registered: {', '.join(names.tasks)}")
 
-    defaults_table = _table(raw.get("defaults", {}), f"{name}.defaults")
-    _check_keys(defaults_table, _TRAIN_FIELDS, f"{name}.defaults")
-    base_train, base_lr = _train_settings(defaults_table, TrainSettings(), f"{name}.defaults")
-    check_archs(list(base_lr), f"{name}.defaults.lr")
+    defaults = _table(raw.get("defaults", {}), f"{name}.defaults")
+    _check_keys(defaults, _field_names(TrainSettings), f"{name}.defaults")
+    base_train, base_lr = _train_settings(defaults, TrainSettings(), f"{name}.defaults")
+    names.archs_ok(list(base_lr), f"{name}.defaults.lr")
 
     floss_table = _table(raw.get("flossing_config", {}), f"{name}.flossing_config")
-    floss_fields = {f.name: f for f in dataclasses.fields(FlossingConfig)}
-    _check_keys(floss_table, floss_fields, f"{name}.flossing_config")
-    for key, value in floss_table.items():
-        default = getattr(FlossingConfig(), key)
-        where = f"{name}.flossing_config.{key}"
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise _fail(where, f"must be true or false, got {value!r}")
-        elif isinstance(default, int):
-            _positive_int(value, where, allow_zero=key in _FLOSS_ZERO_OK)
-        elif key == "target":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok:
-                raise _fail(where, f"must be a finite number, got {value!r}")
-        elif isinstance(default, float):  # FlossingConfig checks the ranges below
-            _positive_number(value, where, allow_zero=key == "trajectory_gradient")
-    try:
-        FlossingConfig(**floss_table)
-    except (TypeError, ValueError) as e:
-        raise _fail(f"{name}.flossing_config", str(e)) from None
+    _check_keys(floss_table, _field_names(FlossingConfig), f"{name}.flossing_config")
+    _build(FlossingConfig, floss_table, f"{name}.flossing_config")
     floss_options = tuple(sorted(floss_table.items()))
 
     arch_options_all = _table(raw.get("arch_options", {}), f"{name}.arch_options")
-    check_archs(list(arch_options_all), f"{name}.arch_options")
+    names.archs_ok(list(arch_options_all), f"{name}.arch_options")
 
     experiments = raw.get("experiments")
     if not isinstance(experiments, list) or not experiments:
         raise _fail(f"{name}.experiments", "needs at least one [[experiments]] table with a task and horizons")
 
-    exp_keys = set(_TRAIN_FIELDS) | {"task", "horizons", "options", "archs", "flossing", "arch_options"}
     runs: list[RunSpec] = []
     checked_models: set = set()
     for i, exp in enumerate(experiments):
         where = f"{name}.experiments[{i}]"
         exp = _table(exp, where)
-        _check_keys(exp, exp_keys, where)
-        task_name = exp.get("task")
-        if task_name is None:
-            raise _fail(f"{where}.task", f"missing; registered tasks: {', '.join(known_tasks)}")
-        if not isinstance(task_name, str) or task_name not in known_tasks:
-            raise _fail(f"{where}.task", f"unknown task {task_name!r}; registered: {', '.join(known_tasks)}")
+        _check_keys(exp, {*_field_names(TrainSettings), *_field_names(Experiment)}, where)
+        task_name = names.task_ok(exp.get("task"), f"{where}.task")
         horizons = exp.get("horizons")
         if not isinstance(horizons, list) or not horizons:
             raise _fail(f"{where}.horizons", f"must be a non-empty list of numbers, got {horizons!r}")
@@ -346,27 +334,22 @@ def parse_suite(
             _positive_number(h, f"{where}.horizons", allow_zero=True)
         options = _table(exp.get("options", {}), f"{where}.options")
         train, lr_table = _train_settings(exp, base_train, where)
-        check_archs(list(lr_table), f"{where}.lr")
+        names.archs_ok(list(lr_table), f"{where}.lr")
         lr_table = {**base_lr, **lr_table}
-        exp_archs = check_archs(_string_list(exp.get("archs", suite_archs), f"{where}.archs"), f"{where}.archs")
+        exp_archs = names.archs_ok(_string_list(exp.get("archs", suite_archs), f"{where}.archs"), f"{where}.archs")
         if archs is not None:  # --archs replaces the suite's list, so plugin architectures can join
             exp_archs = list(archs)
-        exp_modes = check_modes(_string_list(exp.get("flossing", suite_modes), f"{where}.flossing"), f"{where}.flossing")
+        exp_modes = names.modes_ok(_string_list(exp.get("flossing", suite_modes), f"{where}.flossing"),
+                                   f"{where}.flossing")
         exp_arch_options = {**arch_options_all, **_table(exp.get("arch_options", {}), f"{where}.arch_options")}
-        check_archs(list(exp_arch_options), f"{where}.arch_options")
+        names.archs_ok(list(exp_arch_options), f"{where}.arch_options")
         if tasks is not None and task_name not in tasks:
             continue
 
         for horizon in horizons:
-            task = _build_task(task_registry, task_name, horizon, options, where)
             for arch in exp_archs:
                 arch_opts = _table(exp_arch_options.get(arch, {}), f"{where}.arch_options.{arch}")
                 arch_train = dataclasses.replace(train, lr=lr_table.get(arch, train.lr))
-                model_key = (arch, json.dumps(arch_opts, sort_keys=True), arch_train.hidden_size,
-                             getattr(task, "input_size", None), getattr(task, "output_size", None))
-                if validate_models and task is not None and model_key not in checked_models:
-                    check_model(arch, arch_opts, arch_train.hidden_size, task, f"{where}.arch_options.{arch}")
-                    checked_models.add(model_key)
                 for mode in exp_modes:
                     for seed in range(n_seeds):
                         runs.append(RunSpec(
@@ -376,6 +359,15 @@ def parse_suite(
                             arch_options=tuple(sorted(arch_opts.items())),
                             flossing_options=floss_options if mode != "none" else (),
                         ))
+            task = _checked_task(runs[-1], where)
+            if validate_models and task is not None:
+                for spec in runs[-len(exp_archs) * len(exp_modes) * n_seeds:]:
+                    key = (spec.arch, json.dumps(dict(spec.arch_options), sort_keys=True), spec.train.hidden_size,
+                           task.input_size, task.output_size)
+                    if key not in checked_models:
+                        check_model(spec.arch, dict(spec.arch_options), spec.train.hidden_size, task,
+                                    f"{where}.arch_options.{spec.arch}")
+                        checked_models.add(key)
     if not runs:
         raise ConfigError(f"{name}: the filters leave no run to do")
     ids = [r.run_id for r in runs]
@@ -384,16 +376,16 @@ def parse_suite(
     return Suite(name=name, description=description, runs=tuple(runs), plugins=tuple(plugin_list))
 
 
-def _build_task(task_registry, task_name: str, horizon: float, options: dict, where: str):
-    """Instantiate a task to validate its horizon and options (None: its data is unavailable)."""
-    if float(horizon).is_integer():
-        horizon = int(horizon)
+def _checked_task(spec: RunSpec, where: str):
+    """The task of `spec`, built to validate its horizon and options (None: its data is unavailable)."""
+    import tasks as task_registry
+
     try:
-        return task_registry.create_task(task_name, horizon=horizon, **options)
+        return build_task(spec)
     except task_registry.DatasetUnavailable:
         return None  # its runs are recorded as skipped, with the reason, when the suite runs
     except TypeError as e:  # an unknown keyword
-        raise _fail(f"{where}.options", f"{task_name}: {e}") from None
+        raise _fail(f"{where}.options", f"{spec.task}: {e}") from None
     except ValueError as e:
         raise _fail(where, str(e)) from None
 
@@ -412,9 +404,9 @@ def check_model(arch: str, options: dict, hidden_size: int, task, where: str) ->
             output_size=task.output_size, rngs=nnx.Rngs(0), **options,
         )
     except (TypeError, ValueError) as e:
-        raise _fail(where, f"{arch}: {_one_line(e)}") from None
+        raise _fail(where, f"{arch}: {one_line(e)}") from None
     except Exception as e:  # noqa: BLE001  (a plugin's constructor may raise anything)
-        raise _fail(where, f"{arch}: building the model failed: {type(e).__name__}: {_one_line(e)}") from None
+        raise _fail(where, f"{arch}: building the model failed: {type(e).__name__}: {one_line(e)}") from None
     size = getattr(model, "state_size", None)
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise _fail(where, f"{arch}: model.state_size must be a positive int, got {size!r}")
@@ -423,7 +415,7 @@ def check_model(arch: str, options: dict, hidden_size: int, task, where: str) ->
                            jax.ShapeDtypeStruct((task.input_size,), jnp.float32))
     except Exception as e:  # noqa: BLE001
         raise _fail(where, f"{arch}: transition(h, x) failed on h of shape ({size},): "
-                           f"{type(e).__name__}: {_one_line(e)}") from None
+                           f"{type(e).__name__}: {one_line(e)}") from None
     if getattr(h, "shape", None) != (size,):
         raise _fail(where, f"{arch}: transition(h, x) must return shape ({size},), "
                            f"got {getattr(h, 'shape', type(h).__name__)}")
@@ -431,7 +423,7 @@ def check_model(arch: str, options: dict, hidden_size: int, task, where: str) ->
         y = jax.eval_shape(model, jax.ShapeDtypeStruct((2, 3, task.input_size), jnp.float32))
     except Exception as e:  # noqa: BLE001
         raise _fail(where, f"{arch}: the model failed on inputs of shape (2, 3, {task.input_size}): "
-                           f"{type(e).__name__}: {_one_line(e)}") from None
+                           f"{type(e).__name__}: {one_line(e)}") from None
     if getattr(y, "shape", None) != (2, 3, task.output_size):
         raise _fail(where, f"{arch}: model maps (2, 3, {task.input_size}) to {getattr(y, 'shape', None)}, "
                            f"expected (2, 3, {task.output_size})")

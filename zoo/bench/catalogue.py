@@ -1,0 +1,46 @@
+"""The shipped suites at a glance, for --help: size from the TOML alone, time from the reference."""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+
+from zoo.bench.outdir import reference_folder
+from zoo.bench.suite import CONFIG_DIR, list_suites
+
+
+def count_runs(raw: dict) -> int | None:
+    """Runs a parsed suite expands to (None when it runs every registered architecture)."""
+    seeds = raw.get("seeds", 1)
+    total = 0
+    for exp in raw.get("experiments", []):
+        archs = exp.get("archs", raw.get("archs"))
+        if archs is None:
+            return None
+        modes = exp.get("flossing", raw.get("flossing", ["none"]))
+        total += len(exp.get("horizons", [])) * len(archs) * len(modes) * seeds
+    return total
+
+
+def _reference_hours(name: str) -> float | None:
+    folder = reference_folder(name)
+    if folder is None:
+        return None
+    with open(folder / "runs.csv", newline="") as f:
+        return sum(float(r["wall_time_s"] or 0) for r in csv.DictReader(f)) / 3600
+
+
+def describe_suites() -> list[str]:
+    """One line per shipped suite: name, runs, the reference's summed run time, description."""
+    lines = []
+    for name in list_suites():
+        try:
+            raw = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        runs = count_runs(raw)
+        hours = _reference_hours(name)
+        time = f"{hours:.1f} h of run time (divide by --workers)" if hours is not None else "no reference"
+        about = raw.get("description", "").split(".")[0][:72]
+        lines.append(f"{name:<16} {runs if runs is not None else '?':>5} runs; {time}. {about}")
+    return lines

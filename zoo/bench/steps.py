@@ -1,0 +1,116 @@
+"""The compiled programs of a run: the task optimiser, a jitted training chunk, evaluation and
+the |d loss / d h0| diagnostic, compiled once per shape and shared by every run of that shape."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+PyTree = Any
+
+
+def clip_per_array(max_norm: float) -> optax.GradientTransformation:
+    """Scale each gradient array to norm at most `max_norm` (the flossing paper's clipping)."""
+
+    def update(updates, state, params=None):
+        del params
+        scale = lambda g: g * jnp.minimum(1.0, max_norm / (jnp.linalg.norm(g) + 1e-12))  # noqa: E731
+        return jax.tree.map(scale, updates), state
+
+    return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
+
+
+def make_optimizer(clip: float) -> optax.GradientTransformation:
+    """Adam with the learning rate as state, so runs with different rates share one compilation."""
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    return optax.chain(clip_per_array(clip), adam) if clip > 0 else adam
+
+
+def set_learning_rate(opt_state: PyTree, lr: float) -> PyTree:
+    """Write `lr` into the injected hyperparameter of the optimiser state."""
+    # With clipping the state is (clip state, adam state); without, the adam state itself
+    # (a NamedTuple too, so test for the hyperparameters rather than for a tuple).
+    inner = opt_state if hasattr(opt_state, "hyperparams") else opt_state[-1]
+    inner.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+    return opt_state
+
+
+def takes_initial_state(model: nnx.Module) -> bool:
+    """Whether `model(x, h0)` is possible: the architecture contract only asks for `model(x)`."""
+    try:
+        params = list(inspect.signature(model.__call__).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params) or (
+        sum(p.kind in positional for p in params) >= 2
+    )
+
+
+NO_H0_NOTE = "grad_norm: the model's __call__ takes no initial state h0"
+
+
+class Steps(NamedTuple):
+    """The jitted functions of one compiled shape."""
+
+    train: Callable  # (params, opt_state, arrays, key, start, n) -> (params, opt_state, losses)
+    evaluate: Callable  # (params, batch) -> (loss, metric)
+    grad_h0_norm: Callable | None  # (params, batch) -> |d loss / d h0| at h0 = 0; None: no h0 argument
+
+
+def build_steps(graphdef: nnx.GraphDef, task, tx: optax.GradientTransformation, *, with_h0: bool = True) -> Steps:
+    """Compile the train chunk, the evaluation and the h0 diagnostic of one model and task."""
+
+    def loss_fn(params, batch):
+        return task.loss(nnx.merge(graphdef, params)(batch.inputs), batch)
+
+    def train(params, opt_state, arrays, key, start, n):
+        def body(carry, i):
+            params, opt_state = carry
+            batch = task.sample(arrays, jax.random.fold_in(key, start + i))
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), jnp.arange(n))
+        return params, opt_state, losses
+
+    def evaluate(params, batch):
+        outputs = nnx.merge(graphdef, params)(batch.inputs)
+        return task.loss(outputs, batch), task.metric(outputs, batch)
+
+    def grad_h0_norm(params, batch):
+        """How much the loss still hears the start: |d loss / d h0| at h0 = 0 (the flossing paper)."""
+        model = nnx.merge(graphdef, params)
+        h0 = jnp.zeros((batch.inputs.shape[0], model.state_size), jnp.float32)
+        return jnp.linalg.norm(jax.grad(lambda h: task.loss(model(batch.inputs, h), batch))(h0))
+
+    return Steps(
+        train=jax.jit(train, static_argnames="n", donate_argnums=(0, 1)),
+        evaluate=jax.jit(evaluate),
+        grad_h0_norm=jax.jit(grad_h0_norm) if with_h0 else None,
+    )
+
+
+class StepCache:
+    """Compiled `Steps` by shape key, kept for the life of the process (runs of one shape share them)."""
+
+    def __init__(self) -> None:
+        self._steps: dict[Hashable, Steps] = {}
+
+    def get(self, key: Hashable, build: Callable[[], Steps]) -> Steps:
+        if key not in self._steps:
+            self._steps[key] = build()
+        return self._steps[key]
+
+    def clear(self) -> None:
+        self._steps.clear()
+
+
+STEPS = StepCache()
