@@ -48,12 +48,12 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 
 def _horizon(task: str, h: float) -> str:
-    # The teacher's memory reads better as its eigenvalue floor nu0 = 1 - 1/horizon.
-    return f"{1 - 1 / h:.2f}" if task == "teacher_student" else _fmt(h)
+    # One convention everywhere: the horizon in steps; the teacher's eigenvalue floor beside it.
+    return f"{_fmt(h)} (nu0 {1 - 1 / h:.2f})" if task == "teacher_student" and h > 0 else _fmt(h)
 
 
 def _horizon_name(task: str) -> str:
-    return "nu0" if task == "teacher_student" else "horizon"
+    return "memory 1/(1-nu0) (steps)" if task == "teacher_student" else "horizon (steps)"
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
