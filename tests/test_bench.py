@@ -15,6 +15,8 @@ import pytest
 from zoo.bench.outdir import OutputLock
 from zoo.bench.suite import ConfigError, load_suite, parse_suite
 
+pytestmark = pytest.mark.slow  # end to end: each test runs the CLI on a tiny suite
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.toml"
 

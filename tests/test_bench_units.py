@@ -208,7 +208,7 @@ def test_bad_output_folders_are_config_errors(tmp_path):
     (["--suite", "quick", "--out", "/proc/zoo"], "error: --out /proc/zoo: cannot write there"),
     (["--suite", "quick", "--out", "{file}"], "is a file, not a folder"),
     (["--suite", "quick", "--out", "{file}/sub"], "cannot write there"),
-    (["--suite", "quick", "--seed", "2"], "unrecognized arguments: --seed 2"),
+    (["--suite", "quick", "--seed", "2", "--tasks", "nope"], "unrecognized arguments: --seed 2"),
     (["--suite", "quick", "--executor", "dask"], "error: --executor: unknown executor 'dask'; allowed: local, ray"),
 ])  # fmt: skip
 def test_cli_refuses_bad_input_with_exit_2(args, expected, tmp_path, capsys):
