@@ -5,6 +5,9 @@ from the command line run in this process; and a missing data set is said once p
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from zoo.bench.cli import main
 from zoo.bench.steps import NO_H0_NOTE
 
 DATA = Path(__file__).resolve().parent / "data"
+ROOT = DATA.parents[1]
 
 SUITE = """
 description = "plain plugin"
@@ -79,6 +83,15 @@ def test_a_plain_module_trains_flosses_checkpoints_and_ranks(tmp_path, monkeypat
     assert "plain_tanh" in (out / "leaderboard.html").read_text()
     row = trained.iloc[0]
     model, task = bench.load_trained_model(out, row["run_id"], suite=str(suite))
+    # From a fresh notebook-like process: no library warnings about what the user did not do
+    # (orbax's read-only notices), which the CLI's set-up would have hidden in this process.
+    probe = ("import sys, zoo.bench as b; "
+             f"m, t = b.load_trained_model({str(out)!r}, {row['run_id']!r}, suite={str(suite)!r}); print('ok')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DATA), str(ROOT)])}
+    fresh = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert fresh.returncode == 0 and fresh.stdout.strip() == "ok", fresh.stderr[-2000:]
+    assert "WARNING" not in fresh.stderr, fresh.stderr
     batch = task.eval_batch()
     assert float(task.metric(model(batch.inputs), batch)) == pytest.approx(row["metric"], abs=1e-5)
 

@@ -88,8 +88,7 @@ def load_trained_model(folder: str | Path, run_id: str, *, suite: str | None = N
     if row.empty:
         raise KeyError(f"no run {run_id!r} in {folder}/runs.csv")
     name = suite or row["suite"].iloc[0]
-    specs = load_suite(name, tasks=[row["task"].iloc[0]], archs=[row["arch"].iloc[0]],
-                       plugins=list(plugins), validate_models=False).runs
+    specs = load_suite(name, tasks=[row["task"].iloc[0]], plugins=list(plugins), validate_models=False).runs
     spec = next((s for s in specs if s.run_id == run_id), None)
     if spec is None:
         raise KeyError(f"run {run_id!r} is not a run of suite {name!r} as it reads now; pass suite=")
