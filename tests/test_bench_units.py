@@ -285,3 +285,53 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert whole.steps_trained in (10, 20, 30) and whole.status in ("solved", "unsolved")
     assert math.isfinite(whole.lambda1_init) and whole.lambda1_before != whole.lambda1_init  # pre-flossed
     assert math.isfinite(whole.grad_norm_before) and whole.note == ""
+
+
+def test_archs_flag_on_a_suite_whose_experiments_split_the_architectures():
+    from zoo.bench.suite import load_suite
+
+    runs = load_suite("quick", archs=["rnn", "gru"], tasks=["delayed_copy"], validate_models=False).runs
+    assert len(runs) == len({r.run_id for r in runs}) == 2 * 3 * 3  # archs x horizons x modes, each once
+
+
+MINI = """
+description = "a shipped suite, for this test"
+archs = ["rnn"]
+[defaults]
+hidden_size = 8
+steps = 20
+eval_every = 10
+[[experiments]]
+task = "delayed_copy"
+horizons = [2, 3]
+options = { seq_len = 10 }
+"""
+
+
+@pytest.mark.slow
+def test_a_shipped_suite_run_ends_with_the_comparison_with_its_reference(tmp_path, monkeypatch, capsys):
+    from zoo.bench import outdir, suite
+
+    configs, refs = tmp_path / "configs", tmp_path / "refs"
+    configs.mkdir()
+    (configs / "mini.toml").write_text(MINI)
+    monkeypatch.setattr(suite, "CONFIG_DIR", configs)
+    monkeypatch.setattr(outdir, "REFERENCE_ROOT", refs)
+    ids = [r.run_id for r in suite.load_suite("mini", validate_models=False).runs]
+    (refs / "mini").mkdir(parents=True)
+    pd.DataFrame([  # a reference in which horizon 2 was solved and horizon 3 never
+        {"run_id": ids[0], "suite": "mini", "arch": "rnn", "task": "delayed_copy", "horizon": 2, "flossing": "none",
+         "seed": 0, "status": "solved"},
+        {"run_id": ids[1], "suite": "mini", "arch": "rnn", "task": "delayed_copy", "horizon": 3, "flossing": "none",
+         "seed": 0, "status": "unsolved"},
+    ]).to_csv(refs / "mini" / "runs.csv", index=False)  # fmt: skip
+    out = tmp_path / "mine"
+    assert main(["--suite", "mini", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # The wiring: the CLI prints the comparison's verdicts (compare_runs is tested on known answers above).
+    from zoo.bench.compare import compare_folders
+
+    agree = int((compare_folders(out, refs / "mini")["verdict"] == "agree").sum())
+    assert f"compared with {refs / 'mini'}: {agree} of 2 shared" in printed
+    assert "rnn (reference)" in (out / "vs_reference.html").read_text()
+    assert (out / "runs.csv").is_file() and not (refs / "mini" / "leaderboard.csv").exists()  # reference untouched

@@ -26,8 +26,11 @@ def _reference_hours(name: str) -> float | None:
     folder = reference_folder(name)
     if folder is None:
         return None
-    with open(folder / "runs.csv", newline="") as f:
-        return sum(float(r["wall_time_s"] or 0) for r in csv.DictReader(f)) / 3600
+    try:
+        with open(folder / "runs.csv", newline="") as f:
+            return sum(float(r.get("wall_time_s") or 0) for r in csv.DictReader(f)) / 3600
+    except (OSError, ValueError):
+        return None
 
 
 def describe_suites() -> list[str]:

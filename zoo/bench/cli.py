@@ -159,7 +159,7 @@ def run_and_report(suite, out: Path, **options) -> int:
 
 def _compare_with_reference(name: str, given: str, out: Path) -> None:
     """A shipped suite with a committed reference: say in a few lines how this run compares."""
-    from zoo.bench.compare import compare_folders, reference_folder, summary_lines
+    from zoo.bench.compare import compare_folders, reference_folder, side_by_side, summary_lines
     from zoo.bench.suite import list_suites
 
     reference = reference_folder(name)
@@ -168,3 +168,4 @@ def _compare_with_reference(name: str, given: str, out: Path) -> None:
     table = compare_folders(out, reference)
     for line in summary_lines(table, out, reference):
         print(line)
+    print(f"  both on one page: {side_by_side(out, reference)}")

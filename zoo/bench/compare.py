@@ -59,6 +59,23 @@ def compare_folders(mine: Path, reference: Path) -> pd.DataFrame:
     return compare_runs(read_runs(Path(mine) / "runs.csv"), read_runs(Path(reference) / "runs.csv"))
 
 
+REFERENCE_SUFFIX = " (reference)"
+
+
+def side_by_side(mine: Path, reference: Path) -> Path:
+    """Write MINE/vs_reference.html: this folder's runs and the reference's, on one page.
+
+    The reference's architectures appear as "NAME (reference)", on the tasks this folder ran,
+    so a plugin is drawn beside the reference architectures."""
+    from zoo.bench.leaderboard import write_page
+
+    runs = read_runs(Path(mine) / "runs.csv")
+    ref = read_runs(Path(reference) / "runs.csv")
+    ref = ref[ref["task"].isin(set(runs["task"]))].assign(arch=lambda d: d["arch"] + REFERENCE_SUFFIX)
+    return write_page(pd.concat([runs, ref], ignore_index=True), Path(mine) / "vs_reference.html",
+                      title=f"{Path(mine).name} beside {reference}")
+
+
 def _rate(row, side: str) -> str:
     return f"{row[f'success_rate_{side}']:.2f} ({int(row[f'successes_{side}'])}/{int(row[f'n_runs_{side}'])})"
 
@@ -89,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("reference", type=Path, nargs="?",
                    help="the folder to compare with (default: leaderboard/NAME/ for a folder named NAME)")
     p.add_argument("--csv", type=Path, help="also write the cell-by-cell table here")
+    p.add_argument("--page", action="store_true", help="also write MINE/vs_reference.html: both on one page")
     args = p.parse_args(argv)
     reference = args.reference or reference_folder(args.mine.resolve().name)
     if reference is None:
@@ -102,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         table.to_csv(args.csv, index=False)
     print("\n".join(summary_lines(table, args.mine, reference, show=len(table))))
+    if args.page:
+        print(f"both on one page: {side_by_side(args.mine, reference)}")
     return 0
 
 

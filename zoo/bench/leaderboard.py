@@ -17,7 +17,7 @@ from zoo.bench.record import read_runs
 from zoo.bench.render import _fmt_num, render_html
 
 __all__ = ["BOARD_COLUMNS", "RUNS_COLUMNS", "aggregate", "order_flossing", "read_runs", "render_html",
-           "write_leaderboard"]
+           "write_leaderboard", "write_page"]
 
 
 def write_leaderboard(out_dir: Path, *, title: str | None = None, description: str = "") -> tuple[Path, Path]:
@@ -35,6 +35,12 @@ def write_leaderboard(out_dir: Path, *, title: str | None = None, description: s
     _atomic_write(csv_path, text)
     _atomic_write(html_path, render_html(runs, board, title, description))
     return csv_path, html_path
+
+
+def write_page(runs, path: Path, *, title: str, description: str = "") -> Path:
+    """Write the page of any runs DataFrame (e.g. two folders' runs side by side) to `path`."""
+    _atomic_write(Path(path), render_html(runs, aggregate(runs), title, description))
+    return Path(path)
 
 
 def _umask() -> int:

@@ -370,6 +370,9 @@ def parse_suite(
                         checked_models.add(key)
     if not runs:
         raise ConfigError(f"{name}: the filters leave no run to do")
+    if archs is not None:  # --archs gave experiments that split the architectures the same list: one run each
+        seen: set[str] = set()
+        runs = [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{name}: two experiments describe the same run; remove the duplicate horizons")
