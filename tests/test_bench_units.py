@@ -335,3 +335,32 @@ def test_a_shipped_suite_run_ends_with_the_comparison_with_its_reference(tmp_pat
     assert f"compared with {refs / 'mini'}: {agree} of 2 shared" in printed
     assert "rnn (reference)" in (out / "vs_reference.html").read_text()
     assert (out / "runs.csv").is_file() and not (refs / "mini" / "leaderboard.csv").exists()  # reference untouched
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+@pytest.mark.parametrize("raised, status, note", [
+    ("data", "skipped", "MNIST is not here"),
+    (np.linalg.LinAlgError("Singular matrix"), "diverged", "LinAlgError: Singular matrix"),
+    (FloatingPointError("nan in tanh\nmore"), "diverged", "FloatingPointError: nan in tanh"),
+    (TypeError("a bug"), None, "failed: TypeError: a bug"),
+])  # fmt: skip
+def test_execute_classifies_how_a_run_ended(raised, status, note, tmp_path, monkeypatch):
+    import tasks
+    from zoo.bench import runner
+
+    spec = parse_suite(QUICK_V1, name="quick", validate_models=False).runs[0]
+
+    def fail(*args, **kwargs):
+        raise tasks.DatasetUnavailable("MNIST is not here\nlong details") if raised == "data" else raised
+
+    monkeypatch.setattr(runner, "build_task" if raised == "data" else "train_run", fail)
+    outcome = runner.execute(spec, tmp_path, lambda: False)
+    if status is None:  # a bug: not a result, reported with its traceback
+        assert "row" not in outcome and note in outcome["error"] and "Traceback" in outcome["traceback"]
+        return
+    row = outcome["row"]
+    assert row["status"] == status and row["note"] == note and row["success"] == 0
+    assert row["run_id"] == spec.run_id and row["metric"] == ""
+    assert set(row) == set(record.COLUMNS)
