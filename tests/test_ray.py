@@ -79,8 +79,6 @@ def ray_cluster(cache_dir):
     """A light, offline Ray instance on this machine: 2 CPUs, no dashboard, a small object store."""
     import ray
 
-    import zoo.bench.ray_executor  # noqa: F401  (registers the executor)
-
     saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # offline
     with warnings.catch_warnings():  # jax warns about any fork; Ray's are fork+exec

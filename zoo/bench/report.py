@@ -155,9 +155,7 @@ LYAPUNOV_COLUMNS = {
 
 
 def lyapunov(src: Source) -> str:
-    runs = src.runs.copy()
-    for col in LYAPUNOV_COLUMNS:  # lambda1_init is newer than the leaderboard's schema
-        runs[col] = pd.to_numeric(runs.get(col, np.nan), errors="coerce")
+    runs = src.runs
     rows = []
     for (arch, task, mode), cell in runs.groupby(["arch", "task", "flossing"], sort=True):
         rows.append([arch, task, mode, str(len(cell)), *(_fmt(cell[c].median()) for c in LYAPUNOV_COLUMNS)])
