@@ -4,8 +4,8 @@
         --horizons 12.5,100 --seeds 1 --workers 2
 
 Every run of the suite at the chosen horizons and seeds is trained once per learning rate
-(the suite's own settings otherwise), into ``leaderboard/SUITE/lr_grid/`` (resumable, like
-any suite output). The table printed at the end, and the ``lrgrid`` table of
+(the suite's own settings otherwise), into ``runs/SUITE/lr_grid/`` (resumable, like any
+suite output; the committed reference grid is ``leaderboard/SUITE/lr_grid/``). The table printed at the end, and the ``lrgrid`` table of
 docs/results.md, give the median final metric per architecture and rate; the best rate
 per architecture is the one with the lowest mean log-metric over the horizons (highest,
 for metrics where higher is better). Copy it into the suite's ``lr`` table.
@@ -25,10 +25,10 @@ from zoo.bench import report  # noqa: E402
 from zoo.bench.cli import run_and_report  # noqa: E402
 from zoo.bench.worker import compilation_cache_dir, quiet_libraries, use_compilation_cache  # noqa: E402
 from zoo.bench.errors import ConfigError  # noqa: E402
+from zoo.bench.outdir import check_out_dir, default_out  # noqa: E402
 from zoo.bench.spec import Suite  # noqa: E402
 from zoo.bench.suite import load_suite  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def grid_suite(suite: Suite, lrs: list[float], horizons: list[float] | None, seeds: int) -> Suite:
@@ -44,24 +44,24 @@ def grid_suite(suite: Suite, lrs: list[float], horizons: list[float] | None, see
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--suite", required=True)
     p.add_argument("--lrs", required=True, help="comma-separated learning rates")
     p.add_argument("--horizons", help="comma-separated horizons (default: all of the suite's)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--out", type=Path, help="default: leaderboard/SUITE/lr_grid")
+    p.add_argument("--out", type=Path, help="default: runs/SUITE/lr_grid")
     args = p.parse_args(argv)
+    quiet_libraries()
     try:
         suite = load_suite(args.suite)
+        out = check_out_dir(args.out or default_out(suite.name) / "lr_grid")
         lrs = [float(x) for x in args.lrs.split(",")]
         horizons = [float(x) for x in args.horizons.split(",")] if args.horizons else None
         grid = grid_suite(suite, lrs, horizons, args.seeds)
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = args.out or ROOT / "leaderboard" / suite.name / "lr_grid"
-    quiet_libraries()
     use_compilation_cache(compilation_cache_dir())
     status = run_and_report(grid, out, workers=args.workers, keep_checkpoints=False)
     if status:

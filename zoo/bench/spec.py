@@ -84,8 +84,10 @@ class Suite:
 def build_task(spec: RunSpec):
     """The run's task (raises tasks.DatasetUnavailable when its data is not on this machine)."""
     import tasks
+    from zoo.bench.worker import absl_quiet
 
-    return tasks.create_task(spec.task, horizon=spec.task_horizon, **dict(spec.task_options))
+    with absl_quiet():  # tfds's notes on a data folder it looked into, which the user never set up
+        return tasks.create_task(spec.task, horizon=spec.task_horizon, **dict(spec.task_options))
 
 
 def build_model(spec: RunSpec, task):
