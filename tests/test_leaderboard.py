@@ -289,3 +289,23 @@ def test_table_sorts_numerically_in_chromium(tmp_path):
     filled = [float(v) for v in steps if v]
     assert filled == sorted(filled) and filled[:2] == [7, 40]
     assert steps[len(filled):] == [""] * (len(steps) - len(filled))  # blanks last
+
+
+def test_not_bridged_and_not_run_look_different_and_horizons_carry_units():
+    runs = pd.DataFrame([
+        run(arch="rnn", flossing="none", horizon=10, status="unsolved"),  # ran, never bridged
+        run(arch="rnn", flossing="pre", horizon=10, status="solved"),
+        run(arch="gru", flossing="none", horizon=10, status="solved"),  # gru never ran with "pre"
+        run(arch="lru", task="teacher_student", horizon=6.25, status="solved"),
+    ])  # fmt: skip
+    page = render_html(runs, aggregate(runs), "t", "A smoke test.")
+    longest = page.split('id="longest"')[1].split("</table>")[0]
+    rnn = longest.split("<td>rnn</td>")[1].split("</tr>")[0]
+    gru = longest.split("<td>gru</td>")[1].split("</tr>")[0]
+    assert 'class="num notbridged" data-value="">none bridged<' in rnn and ">10<" in rnn
+    assert ">10<" in gru and 'class="num notrun" data-value="">not run<' in gru
+    # Axes name the horizon with its unit; teacher-student's memory time scale has nu0 beside it.
+    assert "horizon: delay d (steps)" in page
+    assert "horizon: memory time scale 1/(1\u2212\u03bd\u2080) (steps)" in page
+    assert "\u03bd\u2080 0.84" in page  # 1 - 1/6.25
+    assert '<p class="about">A smoke test.</p>' in page
