@@ -27,7 +27,7 @@ class Executor:
 
 
 EXECUTORS: dict[str, Executor] = {
-    "local": Executor("zoo.bench.runner:run_local",
+    "local": Executor("zoo.bench.local:run_local",
                       help="runs in this process, or in --workers processes (default)"),
     "ray": Executor("zoo.bench.ray_executor:run_ray", prepare="zoo.bench.ray_executor:prepare",
                     help="each run a Ray task, on this machine or a cluster (pip install -e '.[ray]'; docs/ray.md)"),
