@@ -111,7 +111,7 @@ def test_report_tables_against_a_hand_made_board(tmp_path):
     # One flossing mode: one row per architecture, horizons across.
     _write_runs(tmp_path / "one", [("none", 10, [1, 0]), ("none", 20, [0, 0])])
     out = report.render("<!-- table: success one delayed_copy -->\n<!-- end table -->", tmp_path)
-    assert "| arch \\ horizon | 10 | 20 |" in out
+    assert "| arch \\ horizon (steps) | 10 | 20 |" in out
     assert "| rnn | 0.50 (1/2) | 0.00 (0/2) |" in out
     with pytest.raises(ValueError, match="unknown table kind"):
         report.render("<!-- table: nonsense s -->\n<!-- end table -->", tmp_path)
@@ -129,3 +129,11 @@ def test_best_learning_rate_by_mean_log_metric(tmp_path):
     assert report.best_lrs(src, "teacher_student") == {"lru": 1e-3}
     table = report.lrgrid(src, "teacher_student")
     assert "| lru | **0.01 / 1** | 0.2 / 0.2 | - / - |" in table
+
+
+def test_report_horizons_follow_the_one_convention():
+    # Teacher-student: the memory time scale in steps, the eigenvalue floor nu0 = 1 - 1/h beside it.
+    assert report._horizon("teacher_student", 6.25) == "6.25 (nu0 0.84)"
+    assert report._horizon("teacher_student", 100) == "100 (nu0 0.99)"
+    assert report._horizon("delayed_copy", 40) == "40"
+    assert report._horizon_name("teacher_student") == "memory 1/(1-nu0) (steps)"
