@@ -364,3 +364,14 @@ def test_execute_classifies_how_a_run_ended(raised, status, note, tmp_path, monk
     assert row["status"] == status and row["note"] == note and row["success"] == 0
     assert row["run_id"] == spec.run_id and row["metric"] == ""
     assert set(row) == set(record.COLUMNS)
+
+
+@pytest.mark.parametrize("name", ["quick", "long_horizon", "zucchet_orvieto"])
+def test_help_counts_a_suites_runs_as_the_suite_expands(name):
+    import tomllib
+
+    from zoo.bench.catalogue import count_runs
+    from zoo.bench.suite import CONFIG_DIR, load_suite
+
+    raw = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
+    assert count_runs(raw) == len(load_suite(name, validate_models=False).runs)
