@@ -55,8 +55,8 @@ class WorkerDied(RuntimeError):
 class Progress:
     """A progress line over runs with an estimate of the time left, from the runs done so far."""
 
-    def __init__(self, total: int, done: int, stream=sys.stderr) -> None:
-        self.total, self.done, self.stream = total, done, stream
+    def __init__(self, total: int, done: int, stream=None) -> None:
+        self.total, self.done, self.stream = total, done, stream or sys.stderr
         self._start, self._finished_here = time.perf_counter(), 0
 
     def _eta(self) -> str:
@@ -162,7 +162,7 @@ def run_suite(
     *,
     executor: str = "local",
     keep_checkpoints: bool = True,
-    stream=sys.stderr,
+    stream=None,
     **executor_options,
 ) -> int:
     """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now.
@@ -173,6 +173,7 @@ def run_suite(
     """
     from zoo.bench.leaderboard import write_leaderboard
 
+    stream = stream or sys.stderr  # (looked up now: sys.stderr may have been replaced since import)
     run = get_executor(executor).load()
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_csv = out_dir / "runs.csv"
