@@ -375,3 +375,20 @@ def test_help_counts_a_suites_runs_as_the_suite_expands(name):
 
     raw = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
     assert count_runs(raw) == len(load_suite(name, validate_models=False).runs)
+
+
+@pytest.mark.slow
+def test_the_python_api_runs_a_suite_and_reads_it_back(tmp_path):
+    import zoo.bench as bench
+
+    suite = tmp_path / "mini.toml"
+    suite.write_text(MINI)
+    out = bench.run_suite(str(suite), out=tmp_path / "out", seeds=2)
+    assert out == tmp_path / "out"
+    runs, board = bench.read_results(out)
+    assert len(runs) == 2 * 2 and set(runs["seed"]) == {0.0, 1.0}  # horizons x seeds (seeds=2 overrides)
+    assert list(board["n_runs"]) == [2, 2] and list(board["horizon"]) == [2.0, 3.0]
+    assert bench.run_suite(str(suite), out=out, seeds=2) == out  # resumes: nothing left to do
+    assert len(bench.read_results(out)[0]) == 4
+    with pytest.raises(ConfigError, match="is a file"):
+        bench.run_suite(str(suite), out=suite)
