@@ -1,0 +1,211 @@
+"""Tests for zoo.architectures.stack: stacks of any recurrence, and parameter budgets.
+
+Known answers: the sequence-parallel forward pass against stepping `transition` one time step
+at a time; Lyapunov exponents of a stack of two diagonal linear layers (a block-triangular
+system, whose exponents are the logs of the diagonal entries); parameter counts by hand.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import zoo
+from zoo.architectures.stack import Stack, count_params, create_model, hidden_size_for_budget
+from zoo.flossing import lyapunov_spectrum
+
+IN, HID, OUT = 3, 4, 2
+
+
+@zoo.register_architecture("stack_test_leaky")
+class LeakyPlugin(zoo.RecurrentModel):
+    """A user's recurrence, defining only `step` (no fused path): `h + a (tanh(h U + u) - h)`."""
+
+    def __init__(self, *, input_size, hidden_size, output_size, rngs):
+        self.state_size = hidden_size
+        self.U = nnx.Param(jax.random.normal(rngs.params(), (hidden_size, hidden_size)) / 2)
+        self.V = nnx.Param(jax.random.normal(rngs.params(), (input_size, hidden_size)))
+        self.readout = zoo.Readout(hidden_size, input_size, output_size, skip=False, rngs=rngs)
+
+    def input_drive(self, x):
+        return x @ self.V[...]
+
+    def step(self, h, u):
+        return h + 0.5 * (jnp.tanh(h @ self.U[...] + u) - h)
+
+
+@zoo.register_architecture("stack_test_opaque")
+class OpaquePlugin(nnx.Module):
+    """Only the minimal contract (`__call__`, `state_size`, `transition`): no per-step readout."""
+
+    def __init__(self, *, input_size, hidden_size, output_size, rngs):
+        self.state_size = hidden_size
+        self.W = nnx.Param(jax.random.normal(rngs.params(), (input_size, output_size)))
+
+    def transition(self, h, x):
+        return h
+
+    def __call__(self, x):
+        return x @ self.W[...]
+
+
+def stepped_outputs(model: Stack, x: jax.Array, h0: jax.Array) -> jax.Array:
+    """Outputs from `transition` one time step at a time, read out with `output`."""
+
+    def one(x_seq, h_init):
+        def body(h, x_t):
+            h = model.transition(h, x_t)
+            return h, model.output(h, x_t)
+
+        return jax.lax.scan(body, h_init, x_seq)[1]
+
+    return jax.vmap(one)(x, h0)
+
+
+@pytest.mark.parametrize(
+    "name,block,readout",
+    [("rnn", "glu", "linear"), ("lstm", "mlp", "mlp"), ("lru", "none", "mlp"),
+     ("stack_test_leaky", "glu", "linear")],
+)  # fmt: skip
+def test_forward_pass_equals_stepping_the_transition(name, block, readout):
+    model = create_model(
+        name, input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0),
+        depth=2, block=block, readout=readout,
+    )
+    assert isinstance(model, Stack)
+    assert model.state_size == 2 * create_model(
+        name, input_size=HID, hidden_size=HID, output_size=HID, rngs=nnx.Rngs(0)
+    ).state_size
+    x = jax.random.normal(jax.random.key(1), (2, 6, IN))
+    h0 = 0.3 * jax.random.normal(jax.random.key(2), (2, model.state_size))
+    forward = jax.jit(lambda x, h0: (model(x), model(x, h0)))
+    stepped = jax.jit(stepped_outputs, static_argnums=0)
+    y, y_h0 = forward(x, h0)
+    assert y.shape == (2, 6, OUT)
+    zeros = jnp.broadcast_to(model.initial_state(), h0.shape)
+    np.testing.assert_allclose(y, stepped(model, x, zeros), atol=2e-5)
+    np.testing.assert_allclose(y_h0, stepped(model, x, h0), atol=2e-5)
+
+
+def test_the_default_setting_is_the_plain_registered_model():
+    plain = create_model("gru", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(5))
+    reference = zoo.create_architecture(
+        "gru", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(5)
+    )
+    assert type(plain) is type(reference)
+    for a, b in zip(jax.tree.leaves(nnx.state(plain)), jax.tree.leaves(nnx.state(reference))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_module_without_a_per_step_readout_cannot_be_stacked():
+    plain = create_model(
+        "stack_test_opaque", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0)
+    )
+    assert isinstance(plain, OpaquePlugin)
+    with pytest.raises(ValueError, match="'stack_test_opaque' .* cannot be stacked: it has no features"):
+        create_model(
+            "stack_test_opaque", input_size=IN, hidden_size=HID, output_size=OUT,
+            rngs=nnx.Rngs(0), depth=2,
+        )
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"block": "gru"}, "unknown block 'gru'; allowed: 'glu', 'mlp', 'none'"),
+     ({"readout": "conv"}, "unknown readout 'conv'"),
+     ({"depth": 0}, "depth must be a positive integer"),
+     ({"depth": 1.5}, "depth must be a positive integer")],
+)  # fmt: skip
+def test_bad_stack_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        create_model("rnn", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0), **kwargs)
+
+
+def test_lyapunov_spectrum_of_two_diagonal_linear_layers():
+    # Layer 1 never sees layer 2, so the step Jacobian is block lower-triangular with
+    # constant diagonal blocks A1, A2 (the LayerNorm only enters the off-diagonal block):
+    # the exponents are log|diag A1| and log|diag A2|, and their sum is exactly
+    # log|det A1 A2| per step, whatever the number of steps.
+    model = create_model(
+        "linear", input_size=1, hidden_size=3, output_size=1, rngs=nnx.Rngs(0), depth=2
+    )
+    a1, a2 = np.array([0.9, 0.5, 0.3]), np.array([-0.8, 0.6, 0.2])
+    model.layers[0].A[...] = jnp.diag(jnp.asarray(a1))
+    model.layers[1].A[...] = jnp.diag(jnp.asarray(a2))
+    x = jax.random.normal(jax.random.key(2), (400, 1))
+    spectrum = jax.jit(
+        lambda xs: lyapunov_spectrum(
+            model.transition, model.initial_state(), xs, k=6, warmup=50, key=jax.random.key(3)
+        )
+    )(x)
+    expected = np.sort(np.log(np.abs(np.concatenate([a1, a2]))))[::-1]
+    np.testing.assert_allclose(spectrum, expected, atol=3e-3)
+    assert float(jnp.sum(spectrum)) == pytest.approx(expected.sum(), abs=1e-5)
+
+
+# ------------------------------------------------------------------------------ budgets
+
+
+def rnn_count(n, i, o):
+    """Tanh RNN: W n^2, V i n, b n, readout n o + o."""
+    return n * n + i * n + n + n * o + o
+
+
+def test_count_params_by_hand():
+    for n in (1, 4, 7):
+        model = create_model("rnn", input_size=IN, hidden_size=n, output_size=OUT, rngs=nnx.Rngs(0))
+        assert count_params(model) == rnn_count(n, IN, OUT)
+    # LRU, n = 4: nu_log, theta_log n each; B_re, B_im i n each; readout 2n o + o; skip i o.
+    lru = create_model("lru", input_size=IN, hidden_size=4, output_size=OUT, rngs=nnx.Rngs(0))
+    assert count_params(lru) == 2 * 4 + 2 * IN * 4 + (2 * 4 * OUT + OUT) + IN * OUT
+    # Stack of two rnn layers, width w: encoder i w + w; per block LayerNorm 2w, rnn(w, w, w),
+    # GLU 2 (w^2 + w); linear readout w o + o.
+    w = 5
+    stack = create_model(
+        "rnn", input_size=IN, hidden_size=w, output_size=OUT, rngs=nnx.Rngs(0), depth=2, block="glu"
+    )
+    per_block = 2 * w + rnn_count(w, w, w) + 2 * (w * w + w)
+    assert count_params(stack) == IN * w + w + 2 * per_block + w * OUT + OUT
+    # MLP block (4w hidden) and MLP readout (one hidden layer of width w).
+    mlp = create_model(
+        "rnn", input_size=IN, hidden_size=w, output_size=OUT, rngs=nnx.Rngs(0),
+        depth=1, block="mlp", readout="mlp",
+    )
+    mlp_block = (w * 4 * w + 4 * w) + (4 * w * w + w)
+    readout = (w * w + w) + (w * OUT + OUT)
+    assert count_params(mlp) == IN * w + w + 2 * w + rnn_count(w, w, w) + mlp_block + readout
+    abstract = nnx.eval_shape(
+        lambda: create_model("rnn", input_size=IN, hidden_size=w, output_size=OUT,
+                             rngs=nnx.Rngs(0), depth=2, block="glu")
+    )  # fmt: skip
+    assert count_params(abstract) == count_params(stack)
+
+
+def test_hidden_size_for_budget_picks_the_closest_count():
+    # rnn with one input and output: n^2 + 3n + 1; 69 -> 4969, 70 -> 5111 for a budget of 5000.
+    assert hidden_size_for_budget("rnn", 5000, input_size=1, output_size=1) == 69
+    assert hidden_size_for_budget("rnn", 5060, input_size=1, output_size=1) == 70
+    n = hidden_size_for_budget("lstm", 20000, input_size=1, output_size=1, depth=2, block="glu")
+    model = create_model(
+        "lstm", input_size=1, hidden_size=n, output_size=1, rngs=nnx.Rngs(0), depth=2, block="glu"
+    )
+    assert abs(count_params(model) - 20000) <= 2000
+    for m in (n - 1, n + 1):  # no neighbour is closer
+        other = create_model(
+            "lstm", input_size=1, hidden_size=m, output_size=1, rngs=nnx.Rngs(0), depth=2, block="glu"
+        )
+        assert abs(count_params(other) - 20000) >= abs(count_params(model) - 20000)
+
+
+def test_hidden_size_for_budget_reports_unreachable_budgets():
+    # rnn 1 -> 1: hidden 1 has 5 parameters, hidden 2 has 11; 8 is 37.5% from both.
+    with pytest.raises(ValueError, match=r"within 10% of param_budget 8; nearest: 5 \(hidden_size 1\), 11 \(hidden_size 2\)"):
+        hidden_size_for_budget("rnn", 8, input_size=1, output_size=1)
+    with pytest.raises(ValueError, match="param_budget must be a positive integer"):
+        hidden_size_for_budget("rnn", 0, input_size=1, output_size=1)
+    assert math.isclose(rnn_count(2, 1, 1), 11)
