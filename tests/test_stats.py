@@ -127,6 +127,9 @@ def test_h50_degenerate_curves_follow_the_documented_conventions():
     assert (table.loc["rising", "h50_low"], table.loc["rising", "h50_high"]) == (0.0, math.inf)
     assert math.isnan(table.loc["one_horizon", "h50"])
     assert not table["bracketed"].any()
+    # A rate of exactly 0.5 counts as passing: 4, 3, 2, 2 of 4 never drops below 0.5.
+    half = stats.h50_table(curve([4, 3, 2, 2], horizons=[5, 10, 20, 40], n=4), n_resamples=50)
+    assert half["h50"].item() == math.inf
 
 
 def test_bracketed_needs_measured_points_on_both_sides():
