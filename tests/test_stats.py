@@ -70,7 +70,8 @@ def test_h50_of_symmetric_curves_is_the_geometric_midpoint():
 
 
 def test_h50_recovers_a_known_crossing_from_logistic_data():
-    true_h50, slope = 40.0, -3.0  # P(success) = expit(slope * (log h - log 40))
+    # Off the grid's centre (40), so that a wrong sign or offset in the crossing shows.
+    true_h50, slope = 25.0, -3.0  # P(success) = expit(slope * (log h - log 25))
     horizons = np.array(stats.geometric_horizons(5, 320, 7), float)
     p = scipy.special.expit(slope * (np.log(horizons) - math.log(true_h50)))
     n = 400
@@ -137,6 +138,12 @@ def test_bracketed_needs_measured_points_on_both_sides():
     assert stats.h50_table(curve([5, 5, 5, 5, 5, 2]), n_resamples=50)["bracketed"].item()
     # A curve whose only failing horizon is below its passing ones fits a rising rate: no break.
     assert not stats.h50_table(curve([2, 5, 5, 5, 5, 5]), n_resamples=50)["bracketed"].item()
+    # The fit crosses below the grid (h50 < 5) although 10 passes and later horizons fail:
+    # no passing horizon lies at or below h50, so the crossing is extrapolated.
+    below = stats.h50_table(curve([2, 3, 2, 2, 2, 2]), n_resamples=50).iloc[0]
+    assert below["h50"] < 5 and not below["bracketed"]
+    # Mirror-symmetric rates fit a flat curve: no break, however the rounding falls.
+    assert math.isnan(stats.h50_table(curve([2, 3, 3, 3, 3, 2]), n_resamples=50)["h50"].item())
 
 
 def test_h50_bootstrap_is_deterministic_and_resampling_runs_cannot_vary_a_sharp_break():

@@ -174,11 +174,16 @@ def firth_fit(
     return beta
 
 
+# A fitted slope (per standard deviation of log-horizon) this close to 0 is flat, not falling:
+# symmetric data fit b = 0 up to rounding, and -a/b would be noise.
+FLAT_SLOPE = 1e-6
+
+
 def log_h50_batch(horizons: np.ndarray, successes: np.ndarray, n_runs: np.ndarray) -> np.ndarray:
     """log h50 per row of `successes` `(R, H)`, with the conventions of `h50_table`.
 
     +inf: rate >= 0.5 at every horizon; -inf: < 0.5 at every horizon; nan: the fitted rate does
-    not fall with horizon; otherwise the crossing `a + b log h = 0` of the Firth fit.
+    not fall with horizon (slope >= -FLAT_SLOPE); otherwise the crossing `a + b log h = 0` of the Firth fit.
     """
     x = np.log(horizons)
     # Standardised log-horizon: a well-conditioned fit whatever the horizons' scale.
@@ -189,7 +194,7 @@ def log_h50_batch(horizons: np.ndarray, successes: np.ndarray, n_runs: np.ndarra
     if mixed.any():
         a, b = firth_fit((x - centre) / scale, successes[mixed], n_runs).T
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[mixed] = np.where(b < 0, centre - scale * a / b, np.nan)
+            out[mixed] = np.where(b < -FLAT_SLOPE, centre - scale * a / b, np.nan)
     return out
 
 
