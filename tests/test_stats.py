@@ -41,7 +41,8 @@ def test_add_wilson_intervals_per_row_and_empty_cells():
     board = pd.DataFrame({"successes": [0, 2, 5, 0], "n_runs": [5, 5, 5, 0]})
     out = stats.add_wilson_intervals(board)
     for i, (k, n) in enumerate([(0, 5), (2, 5), (5, 5)]):
-        assert (out["ci_low"][i], out["ci_high"][i]) == pytest.approx(wilson_by_hand(k, n), abs=1e-12)
+        got = (out["ci_low"][i], out["ci_high"][i])
+        assert got == pytest.approx(wilson_by_hand(k, n), abs=1e-12)
     assert math.isnan(out["ci_low"][3]) and math.isnan(out["ci_high"][3])
     assert list(board.columns) == ["successes", "n_runs"]  # input untouched
     with pytest.raises(ValueError, match="missing: n_runs"):
@@ -95,7 +96,9 @@ def test_firth_fit_maximises_the_penalised_likelihood_like_scipy(successes):
     beta = stats.firth_fit(z, k, n)[0]
     reference = scipy.optimize.minimize(
         lambda b: -stats.firth_log_likelihood(b, z, k[0], n),
-        np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 5000},
+        np.zeros(2),
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 5000},
     )
     assert beta == pytest.approx(reference.x, abs=1e-5)
 
@@ -230,7 +233,8 @@ def test_mcnemar_no_discordant_pairs_and_several_modes():
     table = stats.mcnemar_table(pd.DataFrame(rows)).set_index("flossing")
     assert table.loc["pre", "p_value"] == 1.0
     assert table.loc["pre+during", ["both", "flossing_only"]].tolist() == [1, 1]
-    assert list(stats.mcnemar_table(pd.DataFrame(rows)).columns) == ["arch", "task", "horizon"] + stats.MCNEMAR_COLUMNS
+    columns = list(stats.mcnemar_table(pd.DataFrame(rows)).columns)
+    assert columns == ["arch", "task", "horizon"] + stats.MCNEMAR_COLUMNS
 
 
 def test_mcnemar_rejects_repeated_runs():
@@ -302,7 +306,8 @@ def test_tuning_higher_is_better_metric_and_full_ties():
 
 def test_tuning_bad_input():
     with pytest.raises(ValueError, match="missing: val_metric"):
-        stats.tuning_table(pd.DataFrame(tuning_runs({1e-3: [("solved", 1, 1.0)]})).drop(columns="val_metric"))
+        runs = pd.DataFrame(tuning_runs({1e-3: [("solved", 1, 1.0)]}))
+        stats.tuning_table(runs.drop(columns="val_metric"))
 
 
 # ----------------------------------------------------------------------------- grids

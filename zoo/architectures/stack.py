@@ -40,12 +40,12 @@ __all__ = [
 
 BLOCKS = ("glu", "mlp", "none")
 READOUTS = ("linear", "mlp")
-MLP_EXPANSION = 4  # hidden width of the position-wise MLP, as in the Transformer (Vaswani et al. 2017)
+MLP_EXPANSION = 4  # the position-wise MLP's hidden width / width, as in Vaswani et al. 2017
 BUDGET_TOLERANCE = 0.1  # Long Range Arena (Tay et al. 2021): counts within 10% of the budget
 
 
 class GLU(nnx.Module):
-    """`W1 g * sigmoid(W2 g)`, `g = gelu(y)`: the LRU/S5 blocks' mixing (Dauphin et al. 2017's GLU)."""
+    """`W1 g * sigmoid(W2 g)`, `g = gelu(y)`: the LRU and S5 blocks' GLU (Dauphin et al. 2017)."""
 
     def __init__(self, width: int, *, rngs: nnx.Rngs, param_dtype: Any) -> None:
         self.value = nnx.Linear(width, width, rngs=rngs, param_dtype=param_dtype)
@@ -77,7 +77,9 @@ def _mixer(block: str, width: int, rngs: nnx.Rngs, param_dtype: Any) -> nnx.Modu
     return None
 
 
-def _readout(kind: str, width: int, output_size: int, rngs: nnx.Rngs, param_dtype: Any) -> nnx.Module:
+def _readout(
+    kind: str, width: int, output_size: int, rngs: nnx.Rngs, param_dtype: Any
+) -> nnx.Module:
     if kind == "mlp":  # one hidden layer of the model width
         return MLP(width, output_size, 1, rngs=rngs, param_dtype=param_dtype)
     return nnx.Linear(width, output_size, rngs=rngs, param_dtype=param_dtype)
@@ -90,7 +92,8 @@ def _check_stackable(name: str, layer: nnx.Module) -> None:
         if not callable(getattr(layer, attr, None)):
             raise ValueError(
                 f"architecture {name!r} ({type(layer).__name__}) cannot be stacked: it has no "
-                f"{attr}(); stacking needs features(h) and readout(features, x) as zoo.RecurrentModel has"
+                f"{attr}(); stacking needs features(h) and readout(features, x), "
+                "as zoo.RecurrentModel has"
             )
 
 
@@ -137,7 +140,7 @@ class Stack(nnx.Module):
     def initial_state(self) -> jax.Array:
         """The layers' initial states, concatenated `(state_size,)`."""
         parts = [
-            layer.initial_state() if hasattr(layer, "initial_state") else jnp.zeros((n,), jnp.float32)
+            layer.initial_state() if hasattr(layer, "initial_state") else jnp.zeros((n,))
             for layer, n in zip(self.layers, self.state_sizes)
         ]
         return jnp.concatenate(parts)
@@ -252,9 +255,11 @@ def count_params(model: nnx.Module) -> int:
 
 
 def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> int:
-    # eval_shape builds the model abstractly: shapes only, no random numbers drawn.
-    model = nnx.eval_shape(lambda: create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs))
-    return count_params(model)
+    # eval_shape traces the construction abstractly: shapes only, nothing computed.
+    def build() -> nnx.Module:
+        return create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs)
+
+    return count_params(nnx.eval_shape(build))
 
 
 def hidden_size_for_budget(
@@ -299,7 +304,7 @@ def hidden_size_for_budget(
     candidates = [(abs(count(n) - budget), n) for n in (low, high) if n >= 1]
     error, best = min(candidates)
     if error > tolerance * budget:
-        near = ", ".join(f"{count(n)} (hidden_size {n})" for _, n in sorted(candidates, key=lambda c: c[1]))
+        near = ", ".join(f"{count(n)} (hidden_size {n})" for n in sorted(n for _, n in candidates))
         raise ValueError(
             f"{arch}: no hidden_size gives a parameter count within {tolerance:.0%} of "
             f"param_budget {budget}; nearest: {near}"

@@ -1,9 +1,10 @@
-"""The leaderboard's statistics: intervals, the breaking horizon h50, paired flossing tests, lr choice.
+"""Leaderboard statistics: intervals, the breaking horizon h50, paired flossing tests, lr choice.
 
 Pure functions of pandas DataFrames; the harness writes their results (leaderboard.csv's
 ``ci_low``/``ci_high``, horizons.csv, tuning.csv). scipy does the statistics wherever it has
-them (Wilson intervals, exact binomial tests, the optimiser); what is written here by hand is
-only what no installed library offers, and each such place says why.
+them (Wilson intervals, exact binomial tests); what is written here by hand is only what no
+installed library offers (Firth's logistic fit, a bootstrap with infinite values), and each
+such place says why.
 
 - `wilson_interval` / `add_wilson_intervals`: Wilson 95% score interval of a success rate.
 - `h50_table`: per (arch, task, flossing), the horizon where the success rate crosses 0.5, from
@@ -58,7 +59,9 @@ BASELINE = "none"
 def _check_columns(df: pd.DataFrame, needed: Sequence[str], what: str) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} needs the columns {', '.join(needed)}; missing: {', '.join(missing)}")
+        raise ValueError(
+            f"{what} needs the columns {', '.join(needed)}; missing: {', '.join(missing)}"
+        )
 
 
 def _solved(runs: pd.DataFrame) -> pd.Series:
@@ -114,7 +117,9 @@ def _design(z: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(z), z], axis=1)
 
 
-def firth_log_likelihood(beta: np.ndarray, z: np.ndarray, successes: np.ndarray, n_runs: np.ndarray) -> np.ndarray:
+def firth_log_likelihood(
+    beta: np.ndarray, z: np.ndarray, successes: np.ndarray, n_runs: np.ndarray
+) -> np.ndarray:
     """Firth-penalised log-likelihood of `P(success) = expit(a + b z)`, batched over fits.
 
     `beta` `(..., 2)` holds `(a, b)`, `successes` `(..., H)` the counts of `n_runs` `(H,)` at
@@ -122,10 +127,8 @@ def firth_log_likelihood(beta: np.ndarray, z: np.ndarray, successes: np.ndarray,
     information `I = X' W X`, `W = n p (1 - p)` (Firth 1993). `-inf` where `I` is singular.
     """
     eta = beta[..., :1] + beta[..., 1:] * z
-    loglik = np.sum(
-        successes * scipy.special.log_expit(eta) + (n_runs - successes) * scipy.special.log_expit(-eta),
-        axis=-1,
-    )
+    log_p, log_q = scipy.special.log_expit(eta), scipy.special.log_expit(-eta)  # log p, log 1-p
+    loglik = np.sum(successes * log_p + (n_runs - successes) * log_q, axis=-1)
     p = scipy.special.expit(eta)
     x = _design(z)
     info = np.einsum("...h,hi,hj->...ij", n_runs * p * (1 - p), x, x)
@@ -134,13 +137,19 @@ def firth_log_likelihood(beta: np.ndarray, z: np.ndarray, successes: np.ndarray,
 
 
 def firth_fit(
-    z: np.ndarray, successes: np.ndarray, n_runs: np.ndarray, *, max_iter: int = 100, tol: float = 1e-8
+    z: np.ndarray,
+    successes: np.ndarray,
+    n_runs: np.ndarray,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-8,
 ) -> np.ndarray:
     """Maximise `firth_log_likelihood` for a batch of count vectors `successes` `(R, H)`: `(R, 2)`.
 
     Firth's modified-score iteration `beta += I^{-1} U*`, `U* = X' (k - n p + h (1/2 - p))`
     with `h` the leverages of the weighted fit, steps capped at 5 and halved until the
-    penalised likelihood does not fall (Heinze & Schemper 2002, as in R's logistf). Written
+    penalised likelihood does not fall (Heinze & Schemper 2002, as in R's logistf); a fit
+    whose score is below `tol`, or that cannot move within rounding, is converged. Written
     here because neither scipy nor scikit-learn has Firth's logistic regression, and a
     bootstrap needs thousands of these 2-parameter fits per curve: one batched iteration
     does them all at once, where scipy.optimize.minimize takes milliseconds per fit (the
@@ -164,13 +173,17 @@ def firth_fit(
         k, b, v = k[~done], b[~done], value[active]
         step = np.einsum("rij,rj->ri", inv[~done], score[~done])
         step *= np.minimum(1.0, 5.0 / np.max(np.abs(step), axis=1, keepdims=True))
-        for _ in range(30):  # step halving, per fit
+        for _ in range(30):  # step halving, per fit; a fall within rounding is no fall
             new = firth_log_likelihood(b + step, z, k, n_runs)
-            worse = new < v
+            worse = new < v - 1e-10 * (1 + np.abs(v))
             if not worse.any():
                 break
             step[worse] /= 2
-        beta[active], value[active] = b + step, np.maximum(new, v)
+        beta[active] = np.where(worse[:, None], b, b + step)
+        value[active] = np.where(worse, v, new)
+        # Converged within rounding: no improving step, or a negligible one.
+        stalled = worse | (np.max(np.abs(step), axis=1) < 1e-10)
+        active[np.flatnonzero(active)[stalled]] = False
     return beta
 
 
@@ -182,14 +195,17 @@ FLAT_SLOPE = 1e-6
 def log_h50_batch(horizons: np.ndarray, successes: np.ndarray, n_runs: np.ndarray) -> np.ndarray:
     """log h50 per row of `successes` `(R, H)`, with the conventions of `h50_table`.
 
-    +inf: rate >= 0.5 at every horizon; -inf: < 0.5 at every horizon; nan: the fitted rate does
-    not fall with horizon (slope >= -FLAT_SLOPE); otherwise the crossing `a + b log h = 0` of the Firth fit.
+    +inf: rate >= 0.5 at every horizon; -inf: < 0.5 at every horizon; nan: the fitted rate
+    does not fall with horizon (slope >= -FLAT_SLOPE); otherwise the crossing
+    `a + b log h = 0` of the Firth fit.
     """
     x = np.log(horizons)
     # Standardised log-horizon: a well-conditioned fit whatever the horizons' scale.
     centre, scale = x.mean(), x.std()
     rate = successes / n_runs
-    out = np.where(np.all(rate >= 0.5, axis=1), np.inf, np.where(np.all(rate < 0.5, axis=1), -np.inf, np.nan))
+    out = np.full(len(rate), np.nan)
+    out[np.all(rate >= 0.5, axis=1)] = np.inf
+    out[np.all(rate < 0.5, axis=1)] = -np.inf
     mixed = ~np.isinf(out)
     if mixed.any():
         a, b = firth_fit((x - centre) / scale, successes[mixed], n_runs).T
@@ -207,6 +223,12 @@ def fitted_rates(horizons: np.ndarray, successes: np.ndarray, n_runs: np.ndarray
 
 
 RESAMPLING = ("fitted", "runs")
+
+
+def _check_resample(resample: str) -> None:
+    if resample not in RESAMPLING:
+        allowed = ", ".join(map(repr, RESAMPLING))
+        raise ValueError(f"unknown resample {resample!r}; allowed: {allowed}")
 
 
 def bootstrap_log_h50(
@@ -231,8 +253,7 @@ def bootstrap_log_h50(
     +-inf and nan by convention, which scipy's interpolated percentiles turn into nan, and the
     resamples are fitted in one batch (distinct count vectors once each).
     """
-    if resample not in RESAMPLING:
-        raise ValueError(f"unknown resample {resample!r}; allowed: {', '.join(map(repr, RESAMPLING))}")
+    _check_resample(resample)
     p = successes / n_runs if resample == "runs" else fitted_rates(horizons, successes, n_runs)
     rng = np.random.default_rng(seed)
     draws = rng.binomial(n_runs.astype(np.int64), p, size=(n_resamples, len(n_runs)))
@@ -262,7 +283,7 @@ def _curve_h50(
         and np.any((h <= math.exp(point)) & (rate >= 0.5))
         and np.any((h >= math.exp(point)) & (rate < 0.5))
     )
-    return math.exp(point), math.exp(low), math.exp(high), bracketed
+    return math.exp(point), math.exp(low), math.exp(high), bracketed  # exp(nan) is nan
 
 
 def h50_table(
@@ -304,8 +325,7 @@ def h50_table(
     _check_columns(counts, CURVE_KEYS + ["horizon", "successes", "n_runs"], "h50_table")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if resample not in RESAMPLING:
-        raise ValueError(f"unknown resample {resample!r}; allowed: {', '.join(map(repr, RESAMPLING))}")
+    _check_resample(resample)
     counts = counts[counts["n_runs"] > 0]
     if (counts["horizon"] <= 0).any():
         raise ValueError("h50_table fits in log-horizon: every horizon must be > 0")
@@ -355,7 +375,10 @@ def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.
     dup = df.duplicated(pair_keys + ["flossing"])
     if dup.any():
         first = df.loc[dup, pair_keys + ["flossing"]].iloc[0].to_dict()
-        raise ValueError(f"mcnemar_table needs one run per (arch, task, horizon, seed, flossing); repeated: {first}")
+        raise ValueError(
+            "mcnemar_table needs one run per (arch, task, horizon, seed, flossing); "
+            f"repeated: {first}"
+        )
     df = df.assign(_solved=_solved(df))
     base = df[df["flossing"] == BASELINE][pair_keys + ["_solved"]]
     pairs = df[df["flossing"] != BASELINE].merge(base, on=pair_keys, suffixes=("", "_none"))
@@ -363,12 +386,9 @@ def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.
     pairs = pairs.assign(
         both=f & b, neither=(1 - f) & (1 - b), flossing_only=f & (1 - b), none_only=(1 - f) & b
     )
-    table = (
-        pairs.groupby(by + ["flossing"], sort=True)[["both", "neither", "flossing_only", "none_only"]]
-        .sum()
-        .reset_index()
-    )
-    table["n_pairs"] = table[["both", "neither", "flossing_only", "none_only"]].sum(axis=1)
+    cells = ["both", "neither", "flossing_only", "none_only"]
+    table = pairs.groupby(by + ["flossing"], sort=True)[cells].sum().reset_index()
+    table["n_pairs"] = table[cells].sum(axis=1)
     table["p_value"] = [
         mcnemar_p_value(a, c) for a, c in zip(table["flossing_only"], table["none_only"])
     ]
@@ -392,11 +412,13 @@ def tuning_summary(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.Data
     over all finished runs, a run without one counting as the worst), and `higher_is_better`.
     """
     keys = CURVE_KEYS + ["lr"]
-    _check_columns(runs, keys + ["status", "steps_to_success", metric, "higher_is_better"], "tuning_summary")
+    needed = keys + ["status", "steps_to_success", metric, "higher_is_better"]
+    _check_columns(runs, needed, "tuning_summary")
     df = _finished(runs)
-    direction = df.groupby(["task"])["higher_is_better"].nunique()
-    if (direction > 1).any():
-        raise ValueError(f"higher_is_better must be constant per task; mixed for {list(direction[direction > 1].index)}")
+    directions = df.groupby("task")["higher_is_better"].nunique()
+    if (directions > 1).any():
+        mixed = ", ".join(directions[directions > 1].index)
+        raise ValueError(f"higher_is_better must be constant per task; mixed for: {mixed}")
     solved = _solved(df)
     df = df.assign(
         _solved=solved,
@@ -429,14 +451,18 @@ def tuning_table(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.DataFr
     summary = tuning_summary(runs, metric=metric)
     # One ascending sort key per criterion; the metric's sign makes "better" sort first.
     sign = np.where(summary["higher_is_better"].astype(bool), -1.0, 1.0)
+    criteria = ["_k1", "_k2", "_k3"]
     summary = summary.assign(
-        _k1=-summary["success_rate"], _k2=summary["median_steps"], _k3=sign * summary["median_metric"]
+        _k1=-summary["success_rate"],
+        _k2=summary["median_steps"],
+        _k3=sign * summary["median_metric"],
     )
-    summary = summary.sort_values(CURVE_KEYS + ["_k1", "_k2", "_k3", "lr"], kind="stable")
+    summary = summary.sort_values(CURVE_KEYS + criteria + ["lr"], kind="stable")
     summary = summary.reset_index(drop=True)
     position = summary.groupby(CURVE_KEYS, sort=False).cumcount()
     # Sorted rows: an lr equal to the previous one on every key shares its rank.
-    tied = (summary[CURVE_KEYS + ["_k1", "_k2", "_k3"]] == summary[CURVE_KEYS + ["_k1", "_k2", "_k3"]].shift()).all(axis=1)
+    keys = summary[CURVE_KEYS + criteria]
+    tied = (keys == keys.shift()).all(axis=1)
     summary["score"] = position.where(~tied).ffill().astype(int) + 1
     summary["chosen"] = position == 0
     return summary[TUNING_COLUMNS].reset_index(drop=True)
@@ -459,7 +485,9 @@ def geometric_horizons(start: float, stop: float, count: int, *, integer: bool =
     except TypeError:
         raise ValueError(f"horizon grid: count must be an int, got {count!r}") from None
     if not (start > 0 and stop > 0 and math.isfinite(start) and math.isfinite(stop)):
-        raise ValueError(f"horizon grid: from and to must be finite and > 0, got from={start}, to={stop}")
+        raise ValueError(
+            f"horizon grid: from and to must be finite and > 0, got from={start}, to={stop}"
+        )
     if count < 1 or (count == 1) != (start == stop) or stop < start:
         raise ValueError(
             f"horizon grid: need from < to with count >= 2 (or from == to with count == 1), "
@@ -472,13 +500,16 @@ def geometric_horizons(start: float, stop: float, count: int, *, integer: bool =
 
 
 def horizon_grid(spec: Sequence[float] | Mapping[str, Any], *, integer: bool = True) -> list:
-    """An experiment's `horizons` from a suite: an explicit list, or `{from, to, count}` (geometric)."""
+    """An experiment's `horizons`: an explicit list, or `{from, to, count}` (geometric)."""
     if isinstance(spec, Mapping):
         if set(spec) != {"from", "to", "count"}:
+            got = ", ".join(sorted(map(str, spec)))
             raise ValueError(
-                f"horizons as a table needs exactly the keys from, to, count; got {', '.join(sorted(spec))}"
+                f"horizons as a table needs exactly the keys from, to, count; got {got}"
             )
         return geometric_horizons(spec["from"], spec["to"], spec["count"], integer=integer)
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) == 0:
-        raise ValueError(f"horizons must be a non-empty list or a table {{from, to, count}}, got {spec!r}")
+        raise ValueError(
+            f"horizons must be a non-empty list or a table {{from, to, count}}, got {spec!r}"
+        )
     return list(spec)
