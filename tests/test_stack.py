@@ -14,13 +14,13 @@ import pytest
 from flax import nnx
 
 import zoo
+from zoo.architectures.registry import ARCHITECTURES
 from zoo.architectures.stack import Stack, count_params, create_model, hidden_size_for_budget
-from zoo.flossing import lyapunov_spectrum
+from zoo.flossing import FlossingConfig, floss, lyapunov_spectrum, make_flossing_optimizer
 
 IN, HID, OUT = 3, 4, 2
 
 
-@zoo.register_architecture("stack_test_leaky")
 class LeakyPlugin(zoo.RecurrentModel):
     """A user's recurrence, defining only `step` (no fused path): `h + a (tanh(h U + u) - h)`."""
 
@@ -37,7 +37,6 @@ class LeakyPlugin(zoo.RecurrentModel):
         return h + 0.5 * (jnp.tanh(h @ self.U[...] + u) - h)
 
 
-@zoo.register_architecture("stack_test_opaque")
 class OpaquePlugin(nnx.Module):
     """Only the minimal contract (`__call__`, `state_size`, `transition`): no per-step readout."""
 
@@ -50,6 +49,22 @@ class OpaquePlugin(nnx.Module):
 
     def __call__(self, x):
         return x @ self.W[...]
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    """The test plugins, registered with the public decorator for one test only.
+
+    The registry is restored afterwards, so tests elsewhere that loop over every registered
+    architecture never see these deliberately limited ones.
+    """
+    monkeypatch.setattr(ARCHITECTURES, "_entries", dict(ARCHITECTURES._entries))
+    for name, cls in (
+        ("stack_test_leaky", LeakyPlugin),
+        ("stack_test_opaque", OpaquePlugin),
+        ("stack_test_dtype", DtypePlugin),
+    ):
+        zoo.register_architecture(name)(cls)
 
 
 def stepped_outputs(model: Stack, x: jax.Array, h0: jax.Array) -> jax.Array:
@@ -70,7 +85,7 @@ def stepped_outputs(model: Stack, x: jax.Array, h0: jax.Array) -> jax.Array:
     [("rnn", "glu", "linear"), ("lstm", "mlp", "mlp"), ("lru", "none", "mlp"),
      ("stack_test_leaky", "glu", "linear")],
 )  # fmt: skip
-def test_forward_pass_equals_stepping_the_transition(name, block, readout):
+def test_forward_pass_equals_stepping_the_transition(plugins, name, block, readout):
     model = create_model(
         name, input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0),
         depth=2, block=block, readout=readout,
@@ -100,7 +115,7 @@ def test_the_default_setting_is_the_plain_registered_model():
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_module_without_a_per_step_readout_cannot_be_stacked():
+def test_a_module_without_a_per_step_readout_cannot_be_stacked(plugins):
     plain = create_model(
         "stack_test_opaque", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0)
     )
@@ -122,7 +137,6 @@ class _Readout(nnx.Module):
         return self.proj(features)
 
 
-@zoo.register_architecture("stack_test_dtype")
 class DtypePlugin(nnx.Module):
     """A plugin with `param_dtype` and its own readout: `h_t = tanh(h W + x V)`."""
 
@@ -146,7 +160,7 @@ class DtypePlugin(nnx.Module):
         return self.readout(self.features(hs), x)
 
 
-def test_param_dtype_reaches_the_whole_stack_under_x64():
+def test_param_dtype_reaches_the_whole_stack_under_x64(plugins):
     with jax.enable_x64(True):
         model = create_model(
             "stack_test_dtype", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0),
@@ -269,3 +283,28 @@ def test_hidden_size_for_budget_reports_unreachable_budgets():
         hidden_size_for_budget("rnn", 8, input_size=1, output_size=1)
     with pytest.raises(ValueError, match="param_budget must be a positive integer"):
         hidden_size_for_budget("rnn", 0, input_size=1, output_size=1)
+
+
+@pytest.mark.slow
+def test_flossing_runs_on_a_stack():
+    # zoo.flossing needs only state_size and transition: flossing moves the recurrences, the
+    # encoder and the norms, and leaves the top readout alone.
+    model = create_model(
+        "rnn", input_size=1, hidden_size=4, output_size=1, rngs=nnx.Rngs(0), depth=2, block="glu"
+    )
+    config = FlossingConfig(k=4, rollout=20, warmup=5)
+    optimizer = make_flossing_optimizer(model, config)
+    before = jax.tree.map(jnp.copy, nnx.state(model, nnx.Param))
+    bits = jax.random.bernoulli(jax.random.key(0), 0.5, (3, 20, 1)).astype(jnp.float32)
+    losses = floss(model, optimizer, bits, jax.random.split(jax.random.key(1), 3), config)
+    assert np.isfinite(np.asarray(losses)).all()
+    after = nnx.state(model, nnx.Param)
+
+    def moved(*path):
+        old, new = before, after
+        for key in path:
+            old, new = old[key], new[key]
+        return not np.array_equal(old, new)
+
+    assert moved("encoder", "kernel") and moved("layers", 1, "W") and moved("norms", 0, "scale")
+    assert not moved("readout", "kernel")
