@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks import register_task
+from tasks.registry import register_task
 from tasks.base import Batch, PyTree, Task, TaskConfigError
 from tasks.common import check_float, check_int, masked_mean, softmax_cross_entropy
 
