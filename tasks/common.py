@@ -1,4 +1,4 @@
-"""Helpers shared by the built-in tasks: option checks, fixed evaluation keys, losses."""
+"""Helpers shared by the built-in tasks: option checks, fixed evaluation keys and splits, losses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tasks.base import TaskConfigError
 
@@ -20,6 +21,16 @@ EVAL_SEED = 0x5EED_E7A1
 def eval_key(tag: str) -> jax.Array:
     """A fixed key for the evaluation set named `tag` (independent of any training seed)."""
     return jax.random.fold_in(jax.random.key(EVAL_SEED), zlib.crc32(tag.encode()) & 0x7FFFFFFF)
+
+
+def hold_out(n: int, n_held: int, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split `range(n)` into (kept, held): `n_held` indices chosen by a permutation fixed by `tag`.
+
+    Both are sorted and disjoint; the same for every run (data-set tasks carve their
+    validation split out of the training split with it).
+    """
+    perm = np.random.default_rng(zlib.crc32(tag.encode())).permutation(n)
+    return np.sort(perm[n_held:]), np.sort(perm[:n_held])
 
 
 def _interval(

@@ -28,15 +28,30 @@ def list_tasks(pattern: str = "*") -> list[str]:
     return TASKS.names(pattern)
 
 
-def create_task(name: str, *, horizon: int, **options: Any) -> Task:
+def create_task(name: str, *, horizon: int, run_seed: int | None = None, **options: Any) -> Task:
     """Build the task registered as `name` at the given horizon.
+
+    `run_seed` is the seed of the run the task is built for; it reaches only tasks whose
+    constructor takes a `run_seed` keyword (e.g. `teacher_student` with `teacher_seed="run"`)
+    and is ignored by the others, so a harness may always pass it.
 
     Unknown names raise `UnknownNameError` (listing the registered ones); an option the task
     does not take, or an impossible value, raises `TaskConfigError` (a ValueError).
     """
     factory = TASKS.get(name)
     _check_option_names(name, factory, options)
+    if run_seed is not None and "run_seed" in _option_names(factory):
+        options = {**options, "run_seed": run_seed}
     return factory(horizon=horizon, **options)
+
+
+def _option_names(factory: Callable) -> set[str]:
+    """The keyword options `factory` names explicitly (along a `**options` chain)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return set()
+    return set(params) | set(_accepted_options(factory))
 
 
 def _check_option_names(name: str, factory: Callable, options: dict[str, Any]) -> None:
