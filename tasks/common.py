@@ -111,3 +111,15 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def bernoulli_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Bits ~ Bernoulli(0.5) as float32 {0., 1.}."""
     return jax.random.bernoulli(key, 0.5, shape).astype(jnp.float32)
+
+
+@jax.jit
+def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of logits (batch, time, classes) over the masked steps."""
+    return masked_mean(softmax_cross_entropy(logits, labels), mask)
+
+
+@jax.jit
+def masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Fraction of masked steps whose arg-max class is the label."""
+    return masked_mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32), mask)

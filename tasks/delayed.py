@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.registry import register_task
 from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
 from tasks.common import (
     bernoulli_bits,
@@ -25,6 +24,7 @@ from tasks.common import (
     eval_key,
     masked_mean,
 )
+from tasks.registry import register_task
 
 # The input distribution both tasks share: Bernoulli(0.5) bits on one channel.
 BITS_INPUT_KEY = ("bernoulli_bits", 0.5, 1)

@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.registry import register_task
 from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
 from tasks.common import check_float, check_int, eval_key, masked_mean
+from tasks.registry import register_task
 
 PAPER_NU0_GRID = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
 # Held-out inputs come from fixed keys of their own (training keys derive from the run's seed).

@@ -21,9 +21,14 @@ GENERATED = [
     ("delayed_copy", 20, dict(seq_len=40, batch_size=32, eval_size=64)),
     ("delayed_xor", 20, dict(seq_len=40, batch_size=32, eval_size=64)),
     ("teacher_student", 10.0, dict(seq_len=40, batch_size=32, eval_size=64)),
+    ("adding", 20, dict(seq_len=40, batch_size=32, eval_size=64)),
+    ("selective_copy", 20, dict(seq_len=40, batch_size=32, eval_size=64)),
+    ("associative_recall", 20, dict(seq_len=40, batch_size=32, eval_size=64)),
 ]
 DATASETS = [
     ("mnist1d", 5, dict(batch_size=256)),
+    ("sdigits", 5, dict(batch_size=256)),
+    ("sdigits", 0, dict(batch_size=256, permute=True)),
 ]
 
 
@@ -70,7 +75,7 @@ def test_generated_task_splits_disjoint_and_deterministic(name, horizon, options
     assert not np.array_equal(np.asarray(train[0].inputs), np.asarray(train[4].inputs))
 
 
-@pytest.mark.parametrize("name, horizon, options", DATASETS, ids=[d[0] for d in DATASETS])
+@pytest.mark.parametrize("name, horizon, options", DATASETS)
 def test_dataset_task_splits_disjoint_and_deterministic(name, horizon, options):
     task = tasks.create_task(name, horizon=horizon, **options)
     val, test = task.eval_batch("validation"), task.eval_batch("test")
@@ -108,7 +113,10 @@ def test_unknown_split_is_a_one_line_error():
     )
 
 
-OFFLINE = ["delayed_copy", "delayed_xor", "teacher_student", "mnist1d"]
+OFFLINE = [
+    "delayed_copy", "delayed_xor", "teacher_student", "mnist1d",
+    "adding", "selective_copy", "associative_recall", "sdigits",
+]
 
 
 @pytest.mark.parametrize("name", OFFLINE)
@@ -121,4 +129,4 @@ def test_every_task_states_chance_threshold_and_target_kind(name):
 
 
 def _horizon(name: str):
-    return {"delayed_xor": 8, "teacher_student": 10.0}.get(name, 8)
+    return {"delayed_xor": 8, "teacher_student": 10.0, "selective_copy": 16}.get(name, 8)
