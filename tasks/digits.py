@@ -17,6 +17,7 @@ from tasks.sequential import _LastStepClassification, _readout_batch, _standardi
 
 PIXELS = 64
 N_TEST = N_VALIDATION = 360  # of 1797 images: 1077 train / 360 validation / 360 test
+THRESHOLD, PERMUTED_THRESHOLD = 0.8, 0.7  # default success thresholds (see SequentialDigits)
 _LOCK = threading.Lock()
 _CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -71,13 +72,15 @@ class SequentialDigits(_LastStepClassification):
     (the validation split with `eval_batch("validation")`).
 
     Options (defaults): `permute=False`, `permutation_seed=0`, `batch_size=64`,
-    `success_threshold=0.8`; horizon in [0, 100000]. Sizes: 1 in, 10 logits out.
+    `success_threshold=0.8` (0.7 with `permute=True`); horizon in [0, 100000]. Sizes: 1 in,
+    10 logits out.
 
-    Success: held-out accuracy >= 0.8. Chance is 0.1 (the classes are balanced). Measured
-    here: the zoo's GRU (hidden 64, Adam 3e-3, batch 64, horizon 0) reaches a test accuracy
-    of 0.87-0.89 after 500-3000 steps (2 seeds; it fits the 1077 training images exactly and
-    stops improving), so 0.8 means the digit was read and its class carried to the read-out,
-    with room for the small training set's variance. Any model whose
+    Success: held-out accuracy >= 0.8, or 0.7 permuted. Chance is 0.1 (the classes are
+    balanced). Measured here: the zoo's GRU (hidden 64, Adam 3e-3, batch 64, horizon 0)
+    reaches a test accuracy of 0.85-0.89 from 500 to 3000 steps (2 seeds), and 0.77-0.81 on
+    the permuted order (1 seed); it fits the 1077 training images exactly by then and stops
+    improving. So the thresholds sit about 0.1 below what a good recurrent network reaches:
+    meeting them means the digit was read and its class carried to the read-out. Any model whose
     memory is shorter than `horizon` sees only blanks at the read-out, a constant input,
     and can only guess the most frequent class.
     """
@@ -89,7 +92,7 @@ class SequentialDigits(_LastStepClassification):
         permute: bool = False,
         permutation_seed: int = 0,
         batch_size: int = 64,
-        success_threshold: float = 0.8,
+        success_threshold: float | None = None,
     ) -> None:
         name = type(self).name
         self.horizon = check_int(name, "horizon", horizon, 0, 100_000)
@@ -98,6 +101,8 @@ class SequentialDigits(_LastStepClassification):
         self.permute = permute
         self.permutation_seed = check_int(name, "permutation_seed", permutation_seed, 0)
         self.batch_size = check_int(name, "batch_size", batch_size, 1)
+        if success_threshold is None:
+            success_threshold = PERMUTED_THRESHOLD if permute else THRESHOLD
         self.success_threshold = check_float(
             name, "success_threshold", success_threshold, self.chance_level, 1.0, lo_open=True
         )
@@ -132,7 +137,9 @@ class SequentialDigits(_LastStepClassification):
         split = check_split(type(self).name, split)
         if split not in self._eval:
             a, (x, y) = self.arrays(), self._splits[split]
-            inputs = _digit_inputs(jnp.asarray(x), a["permutation"], a["mean"], a["std"], self.horizon)
+            inputs = _digit_inputs(
+                jnp.asarray(x), a["permutation"], a["mean"], a["std"], self.horizon
+            )
             self._eval[split] = _readout_batch(inputs, jnp.asarray(y))
         return self._eval[split]
 

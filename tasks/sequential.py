@@ -116,12 +116,12 @@ class MNIST1D(_LastStepClassification):
     sequences of length 40, 4000 train / 1000 test, generator seed 42), generated offline and
     cached in-process. A fixed random 500 of the 4000 training sequences form the validation
     split (`hold_out`), so training draws from the other 3500. Inputs are standardized with
-    the training part's mean and standard deviation, then `horizon` zeros are appended, so `seq_len = 40 + horizon` and the label
-    must be held for `horizon` steps (horizon 0 = the plain task). Targets: the label at every
-    step; loss: 10-way cross-entropy on the last step only; metric: accuracy there on the full
-    test split (1000 sequences, the same for every seed; `eval_batch("validation")`: the 500
-    validation sequences). Training batches draw `batch_size` training sequences uniformly
-    with replacement.
+    the training part's mean and standard deviation, then `horizon` zeros are appended, so
+    `seq_len = 40 + horizon` and the label must be held for `horizon` steps (horizon 0 = the
+    plain task). Targets: the label at every step; loss: 10-way cross-entropy on the last
+    step only; metric: accuracy there on the full test split (1000 sequences, the same for
+    every seed; `eval_batch("validation")`: the 500 validation sequences). Training batches
+    draw `batch_size` training sequences uniformly with replacement.
 
     Options (defaults): `batch_size=64`, `success_threshold=0.6`. Sizes: 1 in, 10 logits out.
 

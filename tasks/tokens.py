@@ -234,10 +234,10 @@ class AssociativeRecall(_TokenRecall):
     """Multi-query associative recall (MQAR; Arora et al. 2023, "Zoology").
 
     A sequence shows `n_pairs` key-value pairs k_1 v_1 ... k_n v_n (distinct keys and
-    distinct values, drawn without replacement as in zoology), then blank steps, then every key once more, in a random order,
-    as a query; at each query the model must emit the value that followed that key. Half
-    the `vocab_size` tokens are keys, half values (as in zoology, which draws keys and
-    values from separate halves of the vocabulary); token 0 is blank.
+    distinct values, drawn without replacement as in zoology), then blank steps, then every
+    key once more, in a random order, as a query; at each query the model must emit the
+    value that followed that key. Half the `vocab_size` tokens are keys, half values (zoology
+    too draws keys and values from separate halves of its vocabulary); token 0 is blank.
 
     `horizon` is the gap between the pairs and the queries: the first query comes `horizon`
     steps after the last value, so every pair waits at least `horizon` steps for its query

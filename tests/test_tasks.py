@@ -68,7 +68,8 @@ def _perfect_logits(task, batch: Batch) -> jax.Array:
 # --------------------------------------------------------------------------------------
 def test_registry_lists_builtin_tasks():
     names = tasks.list_tasks()
-    for name in ["delayed_copy", "delayed_xor", "teacher_student", "mnist1d", "smnist", "psmnist"]:
+    for name in ["delayed_copy", "delayed_xor", "teacher_student", "mnist1d", "smnist", "psmnist",
+                 "adding", "selective_copy", "associative_recall", "sdigits"]:
         assert name in names
     assert tasks.list_tasks("delayed_*") == ["delayed_copy", "delayed_xor"]
 
