@@ -9,6 +9,7 @@ serves every horizon of a sequence length.
 
 from __future__ import annotations
 
+import abc
 import functools
 from collections.abc import Hashable
 
@@ -121,13 +122,15 @@ class _TokenRecall(Task):
         self._arrays: PyTree | None = None
         self._eval: dict[str, Batch] = {}
 
-    _horizon_bounds = ""
+    _horizon_bounds = ""  # the horizon's interval in words, for error messages
 
+    @abc.abstractmethod
     def _horizon_range(self) -> tuple[int, int]:
-        raise NotImplementedError
+        """The horizons this configuration allows (after the shape options are set)."""
 
+    @abc.abstractmethod
     def _make(self, arrays: PyTree, key: jax.Array, batch_size: int) -> Batch:
-        raise NotImplementedError
+        """A batch of `batch_size` sequences from `key`."""
 
     def arrays(self) -> PyTree:
         if self._arrays is None:
