@@ -29,7 +29,9 @@ from zoo.flossing import FlossingConfig, floss, make_flossing_optimizer  # noqa:
 def time_flossing_step(rollout: int, n_steps: int = 20, repeats: int = 3) -> str:
     """One line: the reference setting's flossing step at this rollout length."""
     config = FlossingConfig(rollout=rollout)
-    model = create_architecture("rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0))
+    model = create_architecture(
+        "rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0)
+    )
     optimizer = make_flossing_optimizer(model, config)
     bits = jax.random.bernoulli(jax.random.key(0), 0.5, (n_steps, rollout, 1)).astype(jnp.float32)
     keys = jax.random.split(jax.random.key(1), n_steps)

@@ -56,7 +56,8 @@ class LinearPlugin(nnx.Module):
 
     def __call__(self, x):
         def run(xs):
-            return jax.lax.scan(lambda h, x: (self.transition(h, x),) * 2, jnp.zeros(self.state_size), xs)[1]
+            step = lambda h, x: (self.transition(h, x),) * 2  # noqa: E731
+            return jax.lax.scan(step, jnp.zeros(self.state_size), xs)[1]
 
         return jax.vmap(run)(x)[..., :1]
 

@@ -314,7 +314,8 @@ class FlossingConfig:
             and 0 < self.k_fraction <= 1
         ):
             raise ValueError(
-                f"FlossingConfig.k_fraction must be a number in (0, 1] or None, got {self.k_fraction!r}"
+                "FlossingConfig.k_fraction must be a number in (0, 1] or None, "
+                f"got {self.k_fraction!r}"
             )
 
     def k_for(self, state_size: int) -> int:
@@ -549,11 +550,13 @@ class DiagnosticsConfig:
                 f"DiagnosticsConfig.warmup ({self.warmup}) must be < steps ({self.steps})"
             )
         if not self.lags <= self.steps:
-            raise ValueError(f"DiagnosticsConfig.lags ({self.lags}) must be <= steps ({self.steps})")
+            raise ValueError(
+                f"DiagnosticsConfig.lags ({self.lags}) must be <= steps ({self.steps})"
+            )
         if not self.fit_from + 2 <= self.lags:
             raise ValueError(
-                f"DiagnosticsConfig.fit_from ({self.fit_from}) must be <= lags - 2 ({self.lags - 2}): "
-                "a slope needs at least two points"
+                f"DiagnosticsConfig.fit_from ({self.fit_from}) must be <= lags - 2 "
+                f"({self.lags - 2}): a slope needs at least two points"
             )
 
 
@@ -598,7 +601,9 @@ def gradient_lag_norms(
     if g.ndim == 1:
         g = g[:, None]
     if g.ndim != 2 or g.shape[0] != n:
-        raise ValueError(f"cotangent must have shape ({n},) or ({n}, m), got {jnp.shape(cotangent)}")
+        raise ValueError(
+            f"cotangent must have shape ({n},) or ({n}, m), got {jnp.shape(cotangent)}"
+        )
 
     def forward(h, x):
         return transition(h, x).astype(dtype), h  # keep h_{t-1}: step t is linearised there
