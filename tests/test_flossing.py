@@ -44,6 +44,28 @@ def _nonnormal(rng, moduli):
     return s @ np.diag(moduli) @ np.linalg.inv(s)
 
 
+class LinearPlugin(nnx.Module):
+    """A user's architecture as the flossing code sees it: `h -> A h + x`, no `h0` in `__call__`."""
+
+    def __init__(self, a):
+        self.A = nnx.Param(jnp.asarray(a, jnp.float32))
+        self.state_size = a.shape[0]
+
+    def transition(self, h, x):
+        return self.A[...] @ h + x[0]
+
+    def __call__(self, x):
+        def run(xs):
+            step = lambda h, x: (self.transition(h, x),) * 2  # noqa: E731
+            return jax.lax.scan(step, jnp.zeros(self.state_size), xs)[1]
+
+        return jax.vmap(run)(x)[..., :1]
+
+
+def _scaled_rotation(r, n, seed=4):
+    return r * np.linalg.qr(np.random.default_rng(seed).normal(size=(n, n)))[0]
+
+
 # ------------------------------------------------------------------- known answers
 
 
@@ -93,20 +115,54 @@ def test_diagonal_map_is_exact():
     np.testing.assert_allclose(lam, expected[:2], atol=1e-5)
 
 
-@pytest.mark.parametrize("gain, sign", [(0.5, -1), (3.0, 1)])
-def test_autonomous_tanh_rnn_order_and_chaos(gain, sign):
-    # h -> W tanh(h), W ~ N(0, g^2/N): g < 1 contracts to the fixed point 0, where the
-    # Jacobian is W (lambda_1 ~ log 0.5); g = 3 is chaotic (lambda_1 ~ +0.3 at N = 200).
-    n = 200
+def test_rotation_times_scalar_gives_log_r_for_every_exponent(x64):
+    # A = r Q, Q orthogonal: every direction grows by exactly r per step, from any basis.
     rng = np.random.default_rng(0)
-    w = jnp.asarray(gain * rng.normal(size=(n, n)) / np.sqrt(n), jnp.float32)
-    h0 = jnp.asarray(rng.normal(size=n), jnp.float32)
+    a = jnp.asarray(_scaled_rotation(0.93, 7))
     lam = F.lyapunov_spectrum(
-        lambda h, x: jnp.tanh(h) @ w.T, h0, jnp.zeros((600, 0)), k=2, warmup=200,
+        lambda h, x: a @ h + x, jnp.ones(7), jnp.asarray(rng.normal(size=(40, 7))), k=4,
+        warmup=3, key=jax.random.key(0),
+    )
+    np.testing.assert_allclose(lam, np.full(4, np.log(0.93)), rtol=1e-12)
+
+
+def test_tanh_rnn_at_its_fixed_point_has_the_exponents_of_w(x64):
+    # h -> W tanh(h) contracts to the fixed point 0, where the step Jacobian is W itself
+    # (tanh'(0) = 1): after the warm-up the exponents are log|eig(W)| (W non-normal, so
+    # the basis must align first; both the state's decay, 0.6^t, and the alignment,
+    # (0.5/0.6)^t, are far below rounding after 200 steps).
+    d = np.array([0.6, -0.5, 0.4, 0.3, -0.2, 0.1])
+    w = jnp.asarray(_nonnormal(np.random.default_rng(5), d))
+    h0 = jnp.asarray(1e-3 * np.random.default_rng(6).normal(size=6))  # inside its basin
+    lam = F.lyapunov_spectrum(
+        lambda h, x: w @ jnp.tanh(h), h0, jnp.zeros((400, 1)), k=3, warmup=200,
         key=jax.random.key(0),
     )
-    assert lam[0] >= lam[1]
-    assert sign * lam[0] > 0.15, lam
+    np.testing.assert_allclose(lam, np.log(np.abs(d[:3])), atol=1e-10)
+
+
+def test_chaotic_tanh_rnn_full_spectrum_sums_to_the_mean_log_determinant(x64):
+    # h -> W tanh(h), W ~ N(0, 3^2/N): chaotic (lambda_1 > 0). With k = N the QR keeps
+    # the whole volume, so sum_i lambda_i = mean over the counted steps t of
+    # log|det D_t|, D_t = W diag(1 - tanh(h_{t-1})^2): an identity for any trajectory,
+    # checked against a plain NumPy loop (counted steps: warmup + 1 .. T). Short, since
+    # rounding differences between the two trajectories grow like exp(lambda_1 t).
+    n, time, warmup = 30, 60, 17
+    rng = np.random.default_rng(0)
+    w = 3.0 * rng.normal(size=(n, n)) / np.sqrt(n)
+    h0 = rng.normal(size=n)
+    h, log_dets = h0, []
+    for _ in range(time):
+        log_dets.append(np.linalg.slogdet(w * (1 - np.tanh(h) ** 2))[1])  # W diag(...)
+        h = w @ np.tanh(h)
+    expected_sum = np.mean(log_dets[warmup:])
+    w_j = jnp.asarray(w)
+    lam = np.asarray(F.lyapunov_spectrum(
+        lambda h, x: w_j @ jnp.tanh(h), jnp.asarray(h0), jnp.zeros((time, 1)), k=n, warmup=warmup,
+    ))
+    np.testing.assert_allclose(lam.sum(), expected_sum, rtol=1e-10)
+    assert lam[0] > 0.1, lam[:3]  # chaotic
+    assert lam[-1] < -1.0  # and strongly contracting in the last directions
 
 
 def _tanh_rnn(w, v):
@@ -230,6 +286,35 @@ def test_config_validation_and_k_clipping():
         F.FlossingConfig(k=0)
     with pytest.raises(ValueError, match="lr"):
         F.FlossingConfig(lr=0.0)
+    with pytest.raises(ValueError, match="target must be a finite number"):
+        F.FlossingConfig(target=float("nan"))
+
+
+@pytest.mark.parametrize(
+    "k, k_fraction, state_size, expected",
+    [
+        (75, None, 32, 32),  # absolute k, clipped to the state
+        (16, None, 32, 16),
+        (16, None, 64, 16),  # the old dose: a quarter of a 2N state ...
+        (16, 0.5, 64, 32),  # ... a fraction gives half of any state; it wins over k
+        (75, 0.5, 32, 16),
+        (75, 0.3, 10, 3),
+        (75, 0.3, 32, 10),  # rounded (9.6), not truncated
+        (75, 0.01, 10, 1),  # never below one exponent
+        (75, 1.0, 7, 7),
+    ],
+)
+def test_k_as_a_fraction_of_the_state(k, k_fraction, state_size, expected):
+    cfg = F.FlossingConfig(k=k, k_fraction=k_fraction)
+    assert cfg.k_for(state_size) == expected
+    assert cfg.for_state_size(state_size).k == expected
+    assert cfg.for_state_size(state_size).for_state_size(state_size).k == expected
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.5, "0.5", True])
+def test_k_fraction_validation(bad):
+    with pytest.raises(ValueError, match=r"k_fraction must be a number in \(0, 1\] or None"):
+        F.FlossingConfig(k_fraction=bad)
 
 
 def test_dynamics_filter_excludes_the_readout():
@@ -314,6 +399,28 @@ def test_flossing_runs_on_every_architecture(arch):
     jax.tree.map(np.testing.assert_array_equal, readout_before, _snapshot(nnx.state(model.readout)))
 
 
+class DiagonalPlugin(nnx.Module):
+    """`h -> a * h + x`: its exponents are log|a_i| exactly, so flossing's end point is known."""
+
+    def __init__(self, a):
+        self.a = nnx.Param(jnp.asarray(a, jnp.float32))
+        self.state_size = len(a)
+
+    def transition(self, h, x):
+        return self.a[...] * h + x[0]
+
+
+@pytest.mark.parametrize("target", [0.0, -0.1])
+def test_flossing_drives_a_linear_recurrence_to_its_target(target):
+    # Every exponent is flossed (k_fraction = 1) toward the target: each log|a_i| ends
+    # there, from below and above alike.
+    model = DiagonalPlugin([0.5, 0.8, 0.95, 1.2])
+    cfg = F.FlossingConfig(k_fraction=1.0, rollout=30, warmup=5, lr=1e-2, target=target)
+    optimizer = F.make_flossing_optimizer(model, cfg)
+    F.floss(model, optimizer, jnp.zeros((300, cfg.rollout, 1)), _keys(0, 300), cfg)
+    np.testing.assert_allclose(np.log(np.abs(np.asarray(model.a[...]))), target, atol=0.02)
+
+
 def test_floss_argument_errors():
     model = _model("rnn")
     optimizer = F.make_flossing_optimizer(model)
@@ -359,9 +466,139 @@ def test_diagnostics_of_the_complex_diagonal_architecture():
         "complex_diagonal", input_size=1, hidden_size=3, output_size=1, rngs=nnx.Rngs(0)
     )
     moduli = np.abs(np.asarray(model.lam_re[...]) + 1j * np.asarray(model.lam_im[...]))
-    d = F.lyapunov_diagnostics(model, jnp.ones((100, 1)), F.FlossingConfig())
+    short = F.DiagnosticsConfig(steps=100, warmup=16, lags=50)
+    d = F.lyapunov_diagnostics(model, jnp.ones((100, 1)), F.FlossingConfig(), diagnostics=short)
     assert d["lambda_1"] == pytest.approx(np.log(moduli.max()), abs=1e-4)
     assert d["lambda_spread"] == pytest.approx(np.log(moduli.max() / moduli.min()), abs=1e-4)
+
+
+def test_default_diagnostics_remove_the_short_estimate_bias():
+    # A non-normal linear map whose two leading eigenvalues (0.97, 0.95) are close: the
+    # QR basis aligns slowly, so a short estimate keeps a transient bias c / (T - warmup).
+    # The old setting (200 steps, 16 warm-up) is off by ~0.0024; the default is not.
+    d = np.array([0.97, 0.95, 0.9, -0.8, 0.6, 0.4])
+    model = LinearPlugin(_nonnormal(np.random.default_rng(5), d))
+    exact = np.log(0.97)
+
+    def bias(diagnostics):
+        x = jnp.zeros((diagnostics.steps, 1))
+        got = F.lyapunov_diagnostics(model, x, F.FlossingConfig(), diagnostics=diagnostics)
+        return got["lambda_1"] - exact
+
+    default = F.DiagnosticsConfig()
+    assert (default.steps, default.warmup) == (2000, 500)
+    assert 1.5e-3 < abs(bias(F.DiagnosticsConfig(steps=200, warmup=16))) < 5e-3
+    # After the warm-up the transient is geometric, (0.95/0.97)^500 ~ 3e-5 of it is
+    # left: far below the 5e-4 asked for (the flossing warm-up of 16 would leave 2e-4).
+    assert abs(bias(default)) < 5e-5
+
+
+def test_diagnostics_of_a_scaled_rotation(x64):
+    # A = r Q: every exponent is log r, the spread 0, and the long-term Jacobian's norm
+    # is r^lag sqrt(n), so gradients decay by exactly -log r per step. k from a fraction.
+    r, n = 0.9, 6
+    model = LinearPlugin(_scaled_rotation(r, n))
+    inputs = jax.random.normal(jax.random.key(0), (300, 1))
+    cfg = F.FlossingConfig(k_fraction=0.5)
+    diagnostics = F.DiagnosticsConfig(steps=300, warmup=50, lags=60, fit_from=10)
+    d = F.lyapunov_diagnostics(model, inputs, cfg, diagnostics=diagnostics)
+    assert d["k"] == 3
+    assert d["lambda_1"] == pytest.approx(np.log(r), abs=1e-5)
+    assert d["lambda_k"] == pytest.approx(np.log(r), abs=1e-5)
+    assert d["lambda_spread"] == pytest.approx(0.0, abs=1e-5)
+    assert d["grad_decay_rate"] == pytest.approx(-np.log(r), abs=1e-5)
+    with pytest.raises(ValueError, match="more than diagnostics.warmup = 500 input steps, got 300"):
+        F.lyapunov_diagnostics(model, inputs, cfg)
+
+
+def test_diagnostics_config_validation():
+    with pytest.raises(ValueError, match=r"warmup \(10\) must be < steps \(10\)"):
+        F.DiagnosticsConfig(steps=10, warmup=10, lags=5, fit_from=0)
+    with pytest.raises(ValueError, match="lags"):
+        F.DiagnosticsConfig(steps=10, warmup=0, lags=11)
+    with pytest.raises(ValueError, match="fit_from"):
+        F.DiagnosticsConfig(lags=10, fit_from=9)
+    with pytest.raises(ValueError, match="steps must be an int"):
+        F.DiagnosticsConfig(steps=2000.0)
+
+
+# ------------------------------------------------------------ gradient against lag
+
+
+def test_gradient_lag_norms_of_a_scaled_rotation(x64):
+    # ||(r Q)^l||_F = r^l sqrt(n) exactly; lags may reach back to the first step.
+    r, n = 0.8, 5
+    a = jnp.asarray(_scaled_rotation(r, n))
+    xs = jax.random.normal(jax.random.key(0), (30, n))
+    norms = F.gradient_lag_norms(lambda h, x: a @ h + x, jnp.ones(n), xs, lags=30)
+    np.testing.assert_allclose(norms, r ** np.arange(31) * np.sqrt(n), rtol=1e-12)
+    assert F.gradient_decay_rate(norms) == pytest.approx(-np.log(r), rel=1e-10)
+
+
+def test_gradient_lag_norms_match_matrix_powers(x64):
+    # A non-normal linear map: c^T A^l for a vector and a matrix cotangent.
+    rng = np.random.default_rng(1)
+    a = _nonnormal(rng, np.array([0.95, -0.7, 0.5, 0.2]))
+    c = rng.normal(size=(4, 2))
+    f = lambda h, x: jnp.asarray(a) @ h  # noqa: E731
+    xs = jnp.zeros((12, 1))
+    powers = [np.linalg.matrix_power(a.T, l) for l in range(9)]
+    got = F.gradient_lag_norms(f, jnp.zeros(4), xs, lags=8, cotangent=jnp.asarray(c))
+    np.testing.assert_allclose(got, [np.linalg.norm(p @ c) for p in powers], rtol=1e-12)
+    got = F.gradient_lag_norms(f, jnp.zeros(4), xs, lags=8, cotangent=jnp.asarray(c[:, 0]))
+    np.testing.assert_allclose(got, [np.linalg.norm(p @ c[:, 0]) for p in powers], rtol=1e-12)
+    with pytest.raises(ValueError, match="lags must satisfy 0 <= lags <= time = 12"):
+        F.gradient_lag_norms(f, jnp.zeros(4), xs, lags=13)
+    with pytest.raises(ValueError, match="cotangent must have shape"):
+        F.gradient_lag_norms(f, jnp.zeros(4), xs, lags=3, cotangent=jnp.ones(3))
+
+
+def test_gradient_lag_norms_of_a_tanh_rnn_match_an_unrolled_loop(x64):
+    # Nonlinear and input-driven, so the Jacobians depend on where along the sequence
+    # they are taken: the last `lags` steps, ending at T. Reference: jax.jacrev of a
+    # plain Python loop from h_{T-l} to h_T.
+    rng = np.random.default_rng(2)
+    w = jnp.asarray(1.5 * rng.normal(size=(5, 5)) / np.sqrt(5))
+    v = jnp.asarray(rng.normal(size=(2, 5)))
+    xs = jnp.asarray(rng.normal(size=(10, 2)))
+    h0 = jnp.asarray(rng.normal(size=5))
+    c = jnp.asarray(rng.normal(size=5))
+    f = _tanh_rnn(w, v)
+    states = [h0]
+    for x in xs:
+        states.append(f(states[-1], x))
+
+    def run(h, start):
+        for x in xs[start:]:
+            h = f(h, x)
+        return h
+
+    expected = [
+        float(jnp.linalg.norm(c @ jax.jacrev(run)(states[10 - lag], 10 - lag)))
+        for lag in range(7)
+    ]
+    got = F.gradient_lag_norms(f, h0, xs, lags=6, cotangent=c)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_decay_rate_is_the_log_spectral_radius(x64):
+    # ||A^l||_F for a non-normal A = S diag(d) S^-1 is |d_1|^l times a constant plus
+    # (d_2/d_1)^l corrections: past the first lags the slope is log|d_1| exactly.
+    a = jnp.asarray(_nonnormal(np.random.default_rng(3), np.array([0.9, -0.5, 0.3, 0.2])))
+    norms = F.gradient_lag_norms(lambda h, x: a @ h, jnp.zeros(4), jnp.zeros((100, 1)), lags=100)
+    assert F.gradient_decay_rate(norms, fit_from=40) == pytest.approx(-np.log(0.9), abs=1e-6)
+
+
+def test_gradient_decay_rate_fit():
+    assert F.gradient_decay_rate(3.0 * 0.5 ** np.arange(10)) == pytest.approx(np.log(2))
+    growing = np.concatenate([[1e6, 1e3], 2.0 ** np.arange(2, 10)])
+    assert F.gradient_decay_rate(growing, fit_from=2) == pytest.approx(-np.log(2))
+    assert np.isnan(F.gradient_decay_rate([1.0, 0.5, 0.0]))
+    with pytest.raises(ValueError, match="at least two lags"):
+        F.gradient_decay_rate([1.0, 0.5], fit_from=1)
+
+
+# ------------------------------------------------------------ initial-state gradient
 
 
 def test_initial_state_gradient_norm():
@@ -372,15 +609,26 @@ def test_initial_state_gradient_norm():
     def loss_fn(outputs, batch):
         return jnp.mean((outputs - batch[1]) ** 2)
 
-    graphdef, state = nnx.split(model)
+    def plain_loss(h0):
+        # The model's outputs rebuilt from `transition` in a plain lax.scan (not the
+        # architecture's fused path and its hand-written VJP).
+        def run(h, xs):
+            return jax.lax.scan(lambda h, x: (model.transition(h, x),) * 2, h, xs)[1]
 
-    @jax.jit
-    def direct(state, h0):
-        return jax.grad(lambda h: loss_fn(nnx.merge(graphdef, state)(x, h), batch))(h0)
+        states = jax.vmap(run)(h0, x)
+        return loss_fn(model.readout(model.features(states), x), batch)
 
-    expected = jnp.linalg.norm(direct(state, jnp.zeros((3, 5))))
-    norm = F.initial_state_gradient_norm(model, loss_fn, batch)
-    assert norm == pytest.approx(float(expected), rel=1e-5)
+    expected = float(jnp.linalg.norm(jax.grad(plain_loss)(jnp.zeros((3, 5)))))
+    assert F.initial_state_gradient_unsupported(model) is None
+    assert F.initial_state_gradient_norm(model, loss_fn, batch) == pytest.approx(expected, rel=1e-5)
     # A contracting network forgets its start: the gradient through 12 steps shrinks.
     model.W[...] = model.W[...] * 0.1
-    assert F.initial_state_gradient_norm(model, loss_fn, batch) < 0.5 * float(expected)
+    assert F.initial_state_gradient_norm(model, loss_fn, batch) < 0.5 * expected
+
+
+def test_initial_state_gradient_of_a_model_without_h0():
+    model = LinearPlugin(np.eye(3) * 0.5)
+    reason = F.initial_state_gradient_unsupported(model)
+    assert reason == "LinearPlugin.__call__ takes no initial state (model(inputs, h0) is needed)"
+    batch = (jnp.zeros((2, 5, 1)), jnp.zeros((2, 5, 1)))
+    assert F.initial_state_gradient_norm(model, lambda y, b: jnp.sum(y), batch) is None

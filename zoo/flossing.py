@@ -12,9 +12,15 @@ Pieces:
   differentiable through the QR.
 - `flossing_loss`: `mean((lambda_i - target)^2)`.
 - `DYNAMICS`: the nnx filter of the flossed parameters (everything but the readout).
-- `FlossingConfig` / `flossing_schedule`: the paper's schedule as data.
+- `FlossingConfig` / `flossing_schedule`: the dose (k, or k as a fraction of the
+  state), target, learning rate and the paper's schedule as data.
 - `make_flossing_optimizer` / `floss`: n flossing steps in one compiled call.
-- `lyapunov_diagnostics` / `initial_state_gradient_norm`: what the leaderboard reports.
+- `gradient_lag_norms` / `gradient_decay_rate`: the backpropagated gradient against
+  time lag, and its decay per step.
+- `DiagnosticsConfig` / `lyapunov_diagnostics` / `initial_state_gradient_norm`: what
+  the leaderboard reports.
+
+Timing lives in `benchmarks/flossing_step.py`.
 """
 
 from __future__ import annotations
@@ -22,25 +28,32 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import inspect
+import math
 import operator
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
 __all__ = [
     "DYNAMICS",
     "FLOSSING_MODES",
+    "DiagnosticsConfig",
     "FlossingConfig",
     "FlossingPhase",
     "floss",
     "flossing_inputs",
     "flossing_loss",
     "flossing_schedule",
+    "gradient_decay_rate",
+    "gradient_lag_norms",
     "initial_state_gradient_norm",
+    "initial_state_gradient_unsupported",
     "lyapunov_diagnostics",
     "lyapunov_spectrum",
     "make_flossing_optimizer",
@@ -245,15 +258,25 @@ FLOSSING_MODES = ("none", "pre", "pre+during")
 class FlossingConfig:
     """Gradient-flossing hyperparameters; frozen, so it can key compiled code.
 
-    Defaults are the reference's: k = 75 exponents (clipped to the state size by
-    `for_state_size`), rollout 55 with 16 warm-up steps, QR every step, Adam lr 1e-3,
-    target 0; 500 steps before training, and 500 steps after every 100 training
-    steps, twice, during training. `trajectory_gradient` (see `lyapunov_spectrum`):
-    1, the exact gradient as in the reference, works well near the edge of chaos;
-    for strongly chaotic networks 0 (frozen trajectory) flosses far more reliably.
+    Defaults are the reference's: k = 75 exponents, rollout 55 with 16 warm-up steps,
+    QR every step, Adam lr 1e-3, target 0; 500 steps before training, and 500 steps
+    after every 100 training steps, twice, during training. `trajectory_gradient` (see
+    `lyapunov_spectrum`): 1, the exact gradient as in the reference, works well near
+    the edge of chaos; for strongly chaotic networks 0 (frozen trajectory) flosses far
+    more reliably.
+
+    The dose is the number of flossed exponents: `k` absolute, or `k_fraction` of the
+    state size when set (it then wins over `k`), so that architectures whose flat real
+    state is 2N (LSTM `[h, c]`, complex states `[Re, Im]`) get the same share of their
+    spectrum as N-state ones. `for_state_size` turns either into a concrete k.
+    `target` may be below zero: a linear recurrence with lambda_1 > 0 is unstable, and
+    flossing a linear system to exactly 0 overshoots into that region
+    (docs/flossing.md measures it). `lr` is the flossing Adam's; a suite may set it (and
+    `target`) per architecture.
     """
 
     k: int = 75
+    k_fraction: float | None = None
     rollout: int = 55
     warmup: int = 16
     reortho_every: int = 1
@@ -283,10 +306,31 @@ class FlossingConfig:
             )
         if not self.lr > 0:
             raise ValueError(f"FlossingConfig.lr must be positive, got {self.lr}")
+        if not math.isfinite(self.target):
+            raise ValueError(f"FlossingConfig.target must be a finite number, got {self.target}")
+        if self.k_fraction is not None and not (
+            isinstance(self.k_fraction, (int, float))
+            and not isinstance(self.k_fraction, bool)
+            and 0 < self.k_fraction <= 1
+        ):
+            raise ValueError(
+                "FlossingConfig.k_fraction must be a number in (0, 1] or None, "
+                f"got {self.k_fraction!r}"
+            )
+
+    def k_for(self, state_size: int) -> int:
+        """How many exponents to floss for this state size (the one place k is clipped).
+
+        `round(k_fraction * state_size)` when `k_fraction` is set, else `k`; clipped to
+        `[1, state_size]`.
+        """
+        k = self.k if self.k_fraction is None else round(self.k_fraction * state_size)
+        return min(max(k, 1), state_size)
 
     def for_state_size(self, state_size: int) -> FlossingConfig:
-        """This config with `k` clipped to `state_size` (the one place k is clipped)."""
-        return self if self.k <= state_size else dataclasses.replace(self, k=state_size)
+        """This config with `k` set to `k_for(state_size)`."""
+        k = self.k_for(state_size)
+        return self if k == self.k else dataclasses.replace(self, k=k)
 
 
 class FlossingPhase(NamedTuple):
@@ -472,10 +516,135 @@ def flossing_inputs(
 # ----------------------------------------------------------------------- diagnostics
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _spectrum_compiled(graphdef, state, inputs, key, spec: _Spec):
+@dataclasses.dataclass(frozen=True)
+class DiagnosticsConfig:
+    """How the reported diagnostics are estimated, separately from how flossing estimates.
+
+    A flossing step can afford a noisy exponent (55 steps, 16 of them warm-up); a reported
+    one cannot: the QR estimate carries a transient of about `c / (steps - warmup)` (the
+    basis aligning with the Lyapunov vectors; `c` grows with the non-normality of the
+    dynamics), 0.002-0.004 at 200 steps with 16 warm-up, as large as the differences
+    between architectures. With 2000 steps, the first 500 warm-up, it is below 5e-4
+    (tests/test_flossing.py::test_default_diagnostics_remove_the_short_estimate_bias).
+
+    Fields:
+      steps: length of the input sequence to sample for `lyapunov_diagnostics`.
+      warmup: steps run before the exponents start accumulating.
+      lags: the gradient-vs-lag curve covers lags `0..lags`, ending at the last step.
+      fit_from: the decay rate is fitted over lags `fit_from..lags`, past the first
+        lags where the fast-decaying directions still count.
+    """
+
+    steps: int = 2000
+    warmup: int = 500
+    lags: int = 100
+    fit_from: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "warmup", "lags", "fit_from"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"DiagnosticsConfig.{name} must be an int >= 0, got {value!r}")
+        if not self.warmup < self.steps:
+            raise ValueError(
+                f"DiagnosticsConfig.warmup ({self.warmup}) must be < steps ({self.steps})"
+            )
+        if not self.lags <= self.steps:
+            raise ValueError(
+                f"DiagnosticsConfig.lags ({self.lags}) must be <= steps ({self.steps})"
+            )
+        if not self.fit_from + 2 <= self.lags:
+            raise ValueError(
+                f"DiagnosticsConfig.fit_from ({self.fit_from}) must be <= lags - 2 "
+                f"({self.lags - 2}): a slope needs at least two points"
+            )
+
+
+def gradient_lag_norms(
+    transition: Transition,
+    h0: jax.Array,
+    inputs: jax.Array,
+    *,
+    lags: int,
+    cotangent: jax.Array | None = None,
+) -> jax.Array:
+    """How a gradient at the last step shrinks or grows as it is carried back in time.
+
+    Along the trajectory `h_t = transition(h_{t-1}, x_t)`, `t = 1..T`, returns for each
+    lag `l = 0..lags` the norm of `c^T d h_T / d h_{T-l}`: the product of the last `l`
+    step Jacobians, transposed, applied to the cotangent `c` (backpropagation through
+    time). With `c` the gradient of a loss at step T w.r.t. `h_T` this is
+    `||d L_T / d h_{T-l}||`; with `cotangent=None` (the identity) it is the Frobenius
+    norm of the long-term Jacobian `d h_T / d h_{T-l}`, whose log grows per step like
+    lambda_1 at long lags (Engelken 2023, Sec. 3: gradients vanish or explode at the
+    rate of the leading Lyapunov exponent).
+
+    Args:
+      transition, h0, inputs: as in `lyapunov_spectrum`.
+      lags: `0 <= lags <= time`.
+      cotangent: `(state_size,)` or `(state_size, m)`; None: the identity.
+
+    Returns:
+      `(lags + 1,)` norms, lag 0 first (the norm of the cotangent itself).
+    """
+    h0, inputs = jnp.asarray(h0), jnp.asarray(inputs)
+    if h0.ndim != 1:
+        raise ValueError(f"h0 must be one example's flat state (state_size,), got shape {h0.shape}")
+    if inputs.ndim != 2:
+        raise ValueError(f"inputs must have shape (time, input_size), got {inputs.shape}")
+    n, time = h0.shape[0], inputs.shape[0]
+    lags = _check_int("lags", lags)
+    if not 0 <= lags <= time:
+        raise ValueError(f"lags must satisfy 0 <= lags <= time = {time}, got lags={lags}")
+    dtype = jnp.result_type(h0.dtype, jax.eval_shape(transition, h0, inputs[0]).dtype)
+    g = jnp.eye(n, dtype=dtype) if cotangent is None else jnp.asarray(cotangent, dtype)
+    if g.ndim == 1:
+        g = g[:, None]
+    if g.ndim != 2 or g.shape[0] != n:
+        raise ValueError(
+            f"cotangent must have shape ({n},) or ({n}, m), got {jnp.shape(cotangent)}"
+        )
+
+    def forward(h, x):
+        return transition(h, x).astype(dtype), h  # keep h_{t-1}: step t is linearised there
+
+    _, previous = jax.lax.scan(forward, h0.astype(dtype), inputs)
+
+    def back(g, step):
+        h_prev, x = step
+        _, pull = jax.vjp(lambda s: transition(s, x), h_prev)
+        g = jax.vmap(lambda c: pull(c)[0], in_axes=1, out_axes=1)(g).astype(dtype)
+        return g, jnp.linalg.norm(g)
+
+    # Reverse scan over the last `lags` steps: output i belongs to step time - lags + i,
+    # after which the cotangent has gone back lags - i steps.
+    _, norms = jax.lax.scan(back, g, (previous[time - lags :], inputs[time - lags :]), reverse=True)
+    return jnp.concatenate([jnp.linalg.norm(g)[None], norms[::-1]])
+
+
+def gradient_decay_rate(norms: Any, fit_from: int = 0) -> float:
+    """Decay per step of `norms[lag]`: minus the least-squares slope of `log norms` vs lag.
+
+    Over lags `fit_from..len(norms) - 1`. Positive: gradients vanish (about `-lambda_1`
+    for a gradient carried far enough back); negative: they explode. NaN when a norm
+    in the fitted range is zero or not finite.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf: reported as NaN
+        y = np.log(np.asarray(norms, np.float64)[fit_from:])
+    if y.size < 2:
+        raise ValueError(f"need at least two lags from fit_from={fit_from}, got {y.size}")
+    if not np.all(np.isfinite(y)):
+        return math.nan
+    return -float(np.polyfit(np.arange(fit_from, fit_from + y.size), y, 1)[0])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
+def _diagnostics_compiled(graphdef, state, inputs, key, spec: _Spec, warmup: int, lags: int):
     TRACE_COUNTS["diagnostics"] += 1
-    return _model_spectrum(nnx.merge(graphdef, state), inputs, spec, key)
+    model = nnx.merge(graphdef, state)
+    lam = _model_spectrum(model, inputs, spec._replace(warmup=warmup), key)
+    norms = gradient_lag_norms(model.transition, _initial_state(model), inputs, lags=lags)
+    return lam, norms
 
 
 def lyapunov_diagnostics(
@@ -484,24 +653,76 @@ def lyapunov_diagnostics(
     config: FlossingConfig = FlossingConfig(),
     *,
     key: jax.Array | None = None,
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig(),
 ) -> dict[str, float]:
-    """Leading exponent and spread of the spectrum on one long input sequence.
+    """Leading exponent, condition-number proxy and gradient decay along one input sequence.
 
-    `lambda_1` is the leading exponent (> 0: chaotic forward dynamics, exploding
-    gradients; < 0: contracting, vanishing). `lambda_spread = lambda_1 - lambda_k` is the
-    log condition number of the long-term Jacobian per time step (over the k tracked
-    directions). Uses `config.k` (clipped), `warmup` and `reortho_every`; the initial
-    basis is random from `key` (default `jax.random.key(0)`: deterministic, and generic
-    so diagonal recurrences are not stuck in coordinate subspaces).
+    Keys of the returned dict:
+      - `lambda_1`: the leading exponent (> 0: chaotic forward dynamics, exploding
+        gradients; < 0: contracting, vanishing).
+      - `lambda_k`: the k-th, the last of the tracked (flossed) directions.
+      - `lambda_spread`: `lambda_1 - lambda_k`, the log condition number per time step
+        of the long-term Jacobian over the k tracked directions (what flossing
+        compresses).
+      - `k`: how many exponents, `config.k_for(state_size)`.
+      - `grad_decay_rate`: `gradient_decay_rate` of the long-term Jacobian's norm over
+        the last `diagnostics.lags` steps (`gradient_lag_norms` from the initial state),
+        fitted from `diagnostics.fit_from`; about `-lambda_1`.
+
+    The spectrum uses `config`'s k and `reortho_every` with `diagnostics.warmup` (not the
+    flossing warm-up); the initial basis is random from `key` (default
+    `jax.random.key(0)`: deterministic, and generic so diagonal recurrences are not
+    stuck in coordinate subspaces).
 
     Args:
-      inputs: `(time, input_size)` with `time > config.warmup`.
+      inputs: `(time, input_size)`; sample `diagnostics.steps` steps (shorter sequences
+        are allowed down to `warmup + 1` and `lags` steps, at the price of the bias).
     """
+    inputs = jnp.asarray(inputs)
+    time = inputs.shape[0] if inputs.ndim == 2 else None
+    if time is not None and not diagnostics.warmup < time:
+        raise ValueError(
+            f"lyapunov_diagnostics needs more than diagnostics.warmup = {diagnostics.warmup} input "
+            f"steps, got {time}: sample DiagnosticsConfig.steps = {diagnostics.steps}"
+        )
+    if time is not None and not diagnostics.lags <= time:
+        raise ValueError(
+            f"lyapunov_diagnostics needs at least diagnostics.lags = {diagnostics.lags} input "
+            f"steps, got {time}"
+        )
     spec = _Spec.of(config, model.state_size)._replace(trajectory_gradient=1.0, target=0.0)
     key = jax.random.key(0) if key is None else key
-    lam = _spectrum_compiled(*nnx.split(model), jnp.asarray(inputs), key, spec)
+    lam, norms = _diagnostics_compiled(
+        *nnx.split(model), inputs, key, spec, diagnostics.warmup, diagnostics.lags
+    )
     lam1, lamk = float(lam[0]), float(lam[-1])
-    return {"lambda_1": lam1, "lambda_spread": lam1 - lamk, "k": spec.k}
+    return {
+        "lambda_1": lam1,
+        "lambda_k": lamk,
+        "lambda_spread": lam1 - lamk,
+        "k": spec.k,
+        "grad_decay_rate": gradient_decay_rate(norms, diagnostics.fit_from),
+    }
+
+
+def initial_state_gradient_unsupported(model: nnx.Module) -> str | None:
+    """Why `initial_state_gradient_norm` cannot measure this model, or None when it can.
+
+    It needs to feed a state: `model(inputs, h0)` as `zoo.RecurrentModel` takes it. A
+    plugin whose `__call__` takes only the inputs has no such entry (its `transition`
+    alone does not say how the readout turns states into outputs).
+    """
+    try:
+        parameters = inspect.signature(model.__call__).parameters.values()
+    except (TypeError, ValueError):
+        return f"{type(model).__name__}.__call__ has no inspectable signature"
+    positional = [
+        p for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in positional):
+        return None
+    return f"{type(model).__name__}.__call__ takes no initial state (model(inputs, h0) is needed)"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
@@ -509,59 +730,21 @@ def _h0_grad_norm_compiled(graphdef, state, loss_fn, batch):
     TRACE_COUNTS["h0_grad"] += 1
     model = nnx.merge(graphdef, state)
     inputs = batch.inputs if hasattr(batch, "inputs") else batch[0]
-    h0 = jnp.zeros((inputs.shape[0], model.state_size), inputs.dtype)
+    h0 = jnp.broadcast_to(_initial_state(model), (inputs.shape[0], model.state_size))
     grad = jax.grad(lambda h: loss_fn(model(inputs, h), batch))(h0)
     return jnp.linalg.norm(grad)
 
 
-def initial_state_gradient_norm(model: nnx.Module, loss_fn: Callable, batch: Any) -> float:
-    """Norm of `d loss / d h0` at `h0 = 0`: how much the loss still hears the start.
+def initial_state_gradient_norm(model: nnx.Module, loss_fn: Callable, batch: Any) -> float | None:
+    """Norm of `d loss / d h0` at the initial state: how much the loss still hears the start.
 
     `loss_fn(outputs, batch) -> scalar` (a task's `loss`); `batch` has `.inputs`
-    `(batch, time, input_size)` (or is a tuple whose first entry is the inputs). The
-    norm is over the whole `(batch, state_size)` gradient. `loss_fn` keys the compiled
+    `(batch, time, input_size)` (or is a tuple whose first entry is the inputs). `h0` is
+    `model.initial_state()` (zeros without one) for every example; the norm is over the
+    whole `(batch, state_size)` gradient. Returns None for a model that cannot take `h0`
+    (`initial_state_gradient_unsupported(model)` says why). `loss_fn` keys the compiled
     code, so pass the same callable (e.g. `task.loss`) rather than a fresh lambda.
     """
+    if initial_state_gradient_unsupported(model) is not None:
+        return None
     return float(_h0_grad_norm_compiled(*nnx.split(model), loss_fn, batch))
-
-
-# ------------------------------------------------------------------------- timing
-
-
-def _benchmark(rollouts: tuple[int, ...] = (55, 300), n_steps: int = 20, repeats: int = 3) -> None:
-    """Time one flossing step of the reference setting (tanh RNN N = 80, k = 75, QR every step)."""
-    import os
-    import time
-
-    from zoo import create_architecture
-
-    for rollout in rollouts:
-        config = FlossingConfig(rollout=rollout)
-        model = create_architecture(
-            "rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0)
-        )
-        optimizer = make_flossing_optimizer(model, config)
-        bits = jax.random.bernoulli(jax.random.key(0), 0.5, (n_steps, rollout, 1))
-        bits = bits.astype(jnp.float32)
-        keys = jax.random.split(jax.random.key(1), n_steps)
-        start = time.perf_counter()
-        floss(model, optimizer, bits, keys, config).block_until_ready()
-        first = time.perf_counter() - start
-        wall, cpu = [], []
-        for _ in range(repeats):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            floss(model, optimizer, bits, keys, config).block_until_ready()
-            wall.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
-        print(
-            f"rnn N=80 k=75 rollout={rollout} (warm-up {config.warmup}): first call (compile + "
-            f"{n_steps} steps) {first:.1f} s; per flossing step "
-            f"{1e3 * min(wall) / n_steps:.1f} ms wall, "
-            f"{1e3 * min(cpu) / n_steps:.1f} ms CPU  [OPENBLAS_NUM_THREADS="
-            f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, load {os.getloadavg()[0]:.1f}]",
-            flush=True,
-        )
-
-
-if __name__ == "__main__":
-    _benchmark()

@@ -1,0 +1,67 @@
+"""Time one flossing step of the reference setting: tanh RNN N = 80, k = 75, QR every step.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/flossing_step.py [--rollouts 55,300]
+
+Prints, per rollout length, the first call (compilation + `--steps` flossing steps) and
+the best of `--repeats` timed calls per flossing step, wall and CPU time. LAPACK's QR
+dominates; on a small shared machine OpenBLAS's own threads fight other processes, so
+the line records `OPENBLAS_NUM_THREADS` and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from zoo import create_architecture  # noqa: E402
+from zoo.flossing import FlossingConfig, floss, make_flossing_optimizer  # noqa: E402
+
+
+def time_flossing_step(rollout: int, n_steps: int = 20, repeats: int = 3) -> str:
+    """One line: the reference setting's flossing step at this rollout length."""
+    config = FlossingConfig(rollout=rollout)
+    model = create_architecture(
+        "rnn", input_size=1, hidden_size=80, output_size=1, rngs=nnx.Rngs(0)
+    )
+    optimizer = make_flossing_optimizer(model, config)
+    bits = jax.random.bernoulli(jax.random.key(0), 0.5, (n_steps, rollout, 1)).astype(jnp.float32)
+    keys = jax.random.split(jax.random.key(1), n_steps)
+    start = time.perf_counter()
+    floss(model, optimizer, bits, keys, config).block_until_ready()
+    first = time.perf_counter() - start
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        floss(model, optimizer, bits, keys, config).block_until_ready()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return (
+        f"rnn N=80 k=75 rollout={rollout} (warm-up {config.warmup}): first call (compile + "
+        f"{n_steps} steps) {first:.1f} s; per flossing step "
+        f"{1e3 * min(wall) / n_steps:.1f} ms wall, {1e3 * min(cpu) / n_steps:.1f} ms CPU  "
+        f"[OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+        f"load {os.getloadavg()[0]:.1f}]"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rollouts", default="55,300", help="comma-separated rollout lengths")
+    parser.add_argument("--steps", type=int, default=20, help="flossing steps per timed call")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls; the best is kept")
+    args = parser.parse_args(argv)
+    for rollout in (int(r) for r in args.rollouts.split(",")):
+        print(time_flossing_step(rollout, args.steps, args.repeats), flush=True)
+
+
+if __name__ == "__main__":
+    main()
