@@ -33,8 +33,6 @@ PyTree = Any
 
 # Keys derived from the seed, one stream per purpose.
 _DATA, _FLOSS, _DIAG = 1, 2, 3
-# Long enough for the exponents to settle; short enough to cost little per run.
-DIAGNOSTIC_STEPS = 200
 
 
 class Interrupted(Exception):
@@ -250,7 +248,7 @@ def _grad_norm(ctx: RunContext, params: PyTree, when: str) -> dict[str, float]:
 
 def _lyapunov(ctx: RunContext, params: PyTree, when: str) -> dict[str, float]:
     """`lambda1_<when>` and `spread_<when>` on one long input sequence of the task."""
-    inputs = ctx.task.sample_inputs(ctx.arrays, ctx.key(_DIAG), max(DIAGNOSTIC_STEPS, ctx.floss_cfg.rollout))
+    inputs = ctx.task.sample_inputs(ctx.arrays, ctx.key(_DIAG), flossing.DiagnosticsConfig().steps)
     d = flossing.lyapunov_diagnostics(ctx.model(params), inputs, ctx.floss_cfg)
     out = {f"lambda1_{when}": d["lambda_1"], f"spread_{when}": d["lambda_spread"]}
     return {k: (float(v) if np.isfinite(v) else math.nan) for k, v in out.items()}
