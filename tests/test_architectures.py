@@ -21,6 +21,12 @@ import zoo
 from zoo.architectures.registry import ARCHITECTURES
 
 BUILTIN = ("rnn", "lstm", "gru", "lru", "complex_diagonal", "linear")
+NEW = ("mingru", "minlstm", "rglru", "s6", "s5", "orthogonal", "cornn")  # issue 17
+# The real dimension of one example's state, per architecture, for hidden size n.
+STATE_SIZE = {
+    **dict.fromkeys(("lstm", "lru", "complex_diagonal", "s5", "cornn"), lambda n: 2 * n),
+    "s6": lambda n: 16 * n,  # d_state = 16 per channel
+}
 
 # Eager JAX compiles every op once per shape, and on a 2-core CPU that compile time dominates this
 # file. Most tests therefore share one model size and one input shape (cached kernels).
@@ -92,6 +98,10 @@ def run_sequence(model, x, h0=None):
     """`(model.states(x, h0), model(x, h0))` as float64 numpy, jitted."""
     states, outputs = jitted(_sequence, model, x, h0)
     return np_(states), np_(outputs)
+
+
+def _output(model, states, x):
+    return model.output(states, x)
 
 
 def _transition(model, h, x):
@@ -338,11 +348,14 @@ def test_transition_agrees_with_sequence_forward(name, with_h0):
         loop = np.stack(loop)
         np.testing.assert_allclose(loop[-1], states[i, -1], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(loop, states[i], rtol=1e-5, atol=1e-5)
-    # The outputs are the readout of those states.
-    features = np_(model.features(jnp.asarray(states, jnp.float32)))
-    np.testing.assert_allclose(
-        outputs, readout_np(model, features, np_(x)), rtol=1e-5, atol=1e-5
-    )
+    # The outputs are the readout of those states (or, where a model reads its output off the
+    # input too, as s6 does with C(x_t), its `output` of them).
+    if type(model).output is zoo.RecurrentModel.output:
+        features = np_(model.features(jnp.asarray(states, jnp.float32)))
+        expected = readout_np(model, features, np_(x))
+    else:
+        expected = np_(jitted(_output, model, jnp.asarray(states, jnp.float32), x))
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +470,7 @@ def test_gru_step_matches_pytorch_equations():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN + NEW)
 @pytest.mark.parametrize("sizes", [(IN, HID, OUT, BATCH, TIME), (*LARGE, 4, 7)])
 def test_shapes_and_finiteness(name, sizes):
     m, n, p, batch, T = sizes
@@ -465,7 +478,7 @@ def test_shapes_and_finiteness(name, sizes):
     y = run_sequence(model, random_inputs(22, batch, T, m))[1]
     assert y.shape == (batch, T, p)
     assert np.isfinite(np_(y)).all()
-    expected_state = 2 * n if name in ("lstm", "lru", "complex_diagonal") else n
+    expected_state = STATE_SIZE.get(name, lambda n: n)(n)
     assert model.state_size == expected_state
     h = step(model, np.zeros(model.state_size), np.ones(m))
     assert h.shape == (expected_state,) and np.isfinite(np_(h)).all()
@@ -479,7 +492,7 @@ def test_shapes_and_finiteness(name, sizes):
 def test_registry_user_architecture():
     names = zoo.list_architectures()
     assert names == sorted(names)
-    assert set(BUILTIN) <= set(names) and "my_test_arch" in names
+    assert set(BUILTIN + NEW) <= set(names) and "my_test_arch" in names
     model = make("my_test_arch", leak=0.25)
     assert isinstance(model, LeakyTanh) and model.leak == 0.25
     assert run_sequence(model, random_inputs(23))[1].shape == (BATCH, TIME, OUT)
@@ -490,7 +503,7 @@ def test_registry_user_architecture():
 def test_list_architectures_pattern():
     assert zoo.list_architectures("l*") == ["linear", "lru", "lstm"]
     assert zoo.list_architectures("my_*") == ["my_test_arch"]
-    assert zoo.list_architectures("*gru*") == ["gru"]
+    assert zoo.list_architectures("*gru*") == ["gru", "mingru"]
     assert zoo.list_architectures("nothing*") == []
 
 
@@ -499,7 +512,7 @@ def test_unknown_architecture_lists_registered_names():
         make("no_such_arch")
     message = str(err.value)
     assert "no_such_arch" in message
-    for name in (*BUILTIN, "my_test_arch"):
+    for name in (*BUILTIN, *NEW, "my_test_arch"):
         assert name in message
 
 
@@ -552,7 +565,7 @@ def adam_step(model, optimizer, x, y):
     return loss, grads
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN + NEW)
 def test_one_adam_step_changes_loss_with_finite_gradients(name):
     model = make(name, seed=24)
     x = random_inputs(25)

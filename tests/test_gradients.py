@@ -66,7 +66,7 @@ def problem(model, dtype, seed=1):
     def loss(params, x, h0, plain=False):
         m = nnx.merge(graphdef, params, rest)
         if plain:  # the reference: autodiff of a plain lax.scan of `step`
-            y = m.readout(m.features(m.scan_states(x, h0)), x)
+            y = m.output(m.scan_states(x, h0), x)
         else:
             y = m(x, h0)
         return jnp.sum(w * jnp.sin(y))

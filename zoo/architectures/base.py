@@ -160,6 +160,14 @@ class RecurrentModel(nnx.Module):
         x = self.cast_inputs(x)
         if self._fused():  # time-major throughout; transpose only the outputs
             x_tm = jnp.swapaxes(x, 0, 1)
-            y = self.readout(self.features(self._fused_states_time_major(x, h0)), x_tm)
-            return jnp.swapaxes(y, 0, 1)
-        return self.readout(self.features(self.states(x, h0)), x)
+            return jnp.swapaxes(self.output(self._fused_states_time_major(x, h0), x_tm), 0, 1)
+        return self.output(self.states(x, h0), x)
+
+    def output(self, states: jax.Array, x: jax.Array) -> jax.Array:
+        """Outputs from states `(..., state_size)` and the inputs at the same positions.
+
+        The readout of `features(states)`; a model whose output also reads the current
+        input through something other than the readout's skip (e.g. Mamba's `C(x_t)`)
+        overrides this.
+        """
+        return self.readout(self.features(states), x)
