@@ -312,3 +312,39 @@ def test_cornn_defaults_are_the_papers_adding_task_values():
 def test_bad_options_raise_naming_the_architecture(name, options):
     with pytest.raises(ValueError, match=name if name != "orthogonal" else "init"):
         make(name, **options)
+
+
+# ------------------------------------------------------------------------ flossing, unchanged
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm", "rglru", "s6", "s5", "orthogonal", "cornn"])
+def test_flossing_runs_on_the_new_architectures(name):
+    from zoo import flossing as F
+
+    cfg = F.FlossingConfig(k=4, rollout=12, warmup=3, lr=1e-2)
+    model = make(name, seed=28, hidden_size=4)
+    before = jax.tree.map(np.array, nnx.state(model, F.DYNAMICS))
+    optimizer = F.make_flossing_optimizer(model, cfg)
+    x = jax.random.normal(jax.random.key(0), (5, cfg.rollout, IN))
+    losses = np.asarray(F.floss(model, optimizer, x, jax.random.split(jax.random.key(1), 5), cfg))
+    assert losses.shape == (5,) and np.isfinite(losses).all()
+    if name == "orthogonal":
+        # Known answer: while every modReLU unit is active the step Jacobian is the orthogonal
+        # W, so all exponents are 0, the flossing target: loss 0, nothing to move.
+        assert losses.max() < 1e-10
+        return
+    moved = jax.tree.map(lambda a, b: not np.allclose(a, b), before, nnx.state(model, F.DYNAMICS))
+    assert any(jax.tree.leaves(moved))
+
+
+def test_s5_lyapunov_spectrum_is_log_of_discrete_eigenvalue_moduli():
+    # The transition is x -> Lambda_bar x + B_bar u on [Re x, Im x]: every channel rotates its
+    # plane and scales it by |Lambda_bar_j|, so the spectrum is each log|Lambda_bar_j| twice.
+    from zoo import flossing as F
+
+    model = make("s5", hidden_size=3, seed=29)
+    model.log_step[...] = jnp.log(jnp.asarray([0.05, 0.3, 1.0], jnp.float32))  # distinct moduli
+    moduli = np.abs(np_(model.eigenvalues()))
+    d = F.lyapunov_spectrum(model.transition, model.initial_state(), jnp.zeros((200, IN)), k=6)
+    expected = np.sort(np.repeat(np.log(moduli), 2))[::-1]
+    np.testing.assert_allclose(np.asarray(d), expected, rtol=1e-4, atol=1e-5)
