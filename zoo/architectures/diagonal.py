@@ -114,11 +114,12 @@ def _complex_normal(key: jax.Array, shape: tuple[int, ...], std: float) -> tuple
     return std * jax.random.normal(k_re, shape), std * jax.random.normal(k_im, shape)
 
 
-class _DiagonalComplexRNN(RecurrentModel):
+class DiagonalComplexRNN(RecurrentModel):
     """Shared body, eigenvalues initialised on a ring (`r_min`, `r_max`, `max_phase` options).
 
     Subclasses choose the parametrisation (`store_eigenvalues`, `eigenvalues`) and
-    optionally an input normalisation (`input_gain`).
+    optionally an input normalisation (`input_gain`); one with another initialisation
+    (`s5`) sets the same attributes in its own `__init__`.
     """
 
     def __init__(
@@ -187,7 +188,7 @@ LRU_GAMMAS = ("learned", "tied", "tied_stopgrad", "none")
 
 
 @register_architecture("lru")
-class LRU(_DiagonalComplexRNN):
+class LRU(DiagonalComplexRNN):
     """Linear Recurrent Unit (Orvieto et al. 2023, eq. 7 and section 3.3).
 
     `lambda = exp(-exp(nu_log) + i exp(theta_log))`, and `B` scaled per channel by `gamma`:
@@ -232,7 +233,7 @@ class LRU(_DiagonalComplexRNN):
 
 
 @register_architecture("complex_diagonal")
-class ComplexDiagonalRNN(_DiagonalComplexRNN):
+class ComplexDiagonalRNN(DiagonalComplexRNN):
     """`lambda` stored directly as `(Re, Im)`; no reparametrisation and no input normalisation."""
 
     def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 from zoo.architectures.base import Readout, cast_parameters
-from zoo.architectures.diagonal import _DiagonalComplexRNN
+from zoo.architectures.diagonal import DiagonalComplexRNN
 from zoo.architectures.registry import register_architecture
 
 
@@ -56,7 +56,7 @@ def zoh(lam: jax.Array, b: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.A
 
 
 @register_architecture("s5")
-class S5(_DiagonalComplexRNN):
+class S5(DiagonalComplexRNN):
     """S5 with `hidden_size` complex states and a `hidden_size`-wide `Re(C~ x)`; options `dt_min`, `dt_max`."""
 
     def __init__(
