@@ -74,18 +74,18 @@ def problem(model, dtype, seed=1):
     return loss, params, x, h0
 
 
-def assert_matches_finite_differences(model):
+def assert_matches_finite_differences(model, with_h0=True):
     loss, params, x, h0 = problem(model, jnp.float64)
     theta, unravel = ravel_pytree(params)
     point = {"params": theta, "x": x, "h0": h0}
 
     def f(p):
-        return loss(unravel(p["params"]), p["x"], p["h0"])
+        return loss(unravel(p["params"]), p["x"], p["h0"] if with_h0 else None)
 
     f = jax.jit(f)
     grad = jax.jit(jax.grad(f))(point)
     rng = np.random.default_rng(2)
-    for part in ("params", "x", "h0"):
+    for part in ("params", "x", "h0") if with_h0 else ("params", "x"):
         for _ in range(2):
             v = {k: jnp.zeros_like(a) for k, a in point.items()}
             d = rng.normal(size=point[part].shape)
@@ -108,6 +108,12 @@ def test_gradient_matches_finite_differences_float64(name):
 def test_parallel_scan_gradient_matches_finite_differences_float64(name):
     # The accelerator path (associative scan, h0 injected into the first step), forced on CPU.
     assert_matches_finite_differences(make(name, jnp.float64, parallel_scan=True))
+
+
+@pytest.mark.parametrize("name", [n for n in ("mingru", "minlstm") if n in BUILTIN])
+def test_log_space_scan_gradient_matches_finite_differences_float64(name):
+    # From the zero state the parallel path is Feng et al.'s log-space scan.
+    assert_matches_finite_differences(make(name, jnp.float64, parallel_scan=True), with_h0=False)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
