@@ -5,9 +5,12 @@ enters linearly, with elementwise coefficients that depend on the input only. Su
 give `coefficients(x) -> (a, b)`; `input_drive` packs them as `[a, b]`, so `step` is the
 one line `a * h + b` and `transition` keeps the flossing contract.
 
-Two sequence paths, chosen by `RecurrentModel.parallel_scan` (by backend when None):
-a sequential loop with a hand-made VJP (the CPU default) and the parallel associative
-scan (accelerators), with `h0` injected into the first step.
+Sequence paths, chosen by `RecurrentModel.parallel_scan` (by backend when None): the
+parallel associative scan (accelerators), with `h0` injected into the first step, or a
+sequential loop on CPU: `gated_recurrence` (a hand-made VJP) where `loop_vjp` is True,
+else the plain `lax.scan` of `step` under autodiff. Which loop is faster depends on the
+cell (benchmarks/arch_steps.py, 2-core CPU, T = 300, batch 16, hidden 64: the hand-made
+VJP wins for s6, whose state is 16x wider, and loses for minGRU/minLSTM/RG-LRU).
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ def parallel_gated_recurrence(a: jax.Array, b: jax.Array, h0: jax.Array) -> jax.
 class GatedLinearRNN(RecurrentModel):
     """Base class: `h_t = a_t * h_{t-1} + b_t` with `(a_t, b_t) = coefficients(x_t)`."""
 
+    # The CPU loop: `gated_recurrence` (True) or autodiff of the plain scan (False).
+    loop_vjp: bool = True
+
     def coefficients(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """`(a, b)`, each `(..., state_size)`, for inputs `(..., input_size)`."""
         raise NotImplementedError
@@ -87,8 +93,11 @@ class GatedLinearRNN(RecurrentModel):
         return a * h + b
 
     def states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
+        parallel = self.use_parallel_scan()
+        if not (parallel or self.loop_vjp):
+            return self.scan_states(x, h0)
         x = self.cast_inputs(x)
         a, b = self.coefficients(jnp.swapaxes(x, 0, 1))  # time-major
         h0 = self.initial_states(x.shape[0], h0)
-        run = parallel_gated_recurrence if self.use_parallel_scan() else gated_recurrence
+        run = parallel_gated_recurrence if parallel else gated_recurrence
         return jnp.swapaxes(run(a, b, h0), 0, 1)

@@ -30,6 +30,8 @@ from zoo.architectures.registry import register_architecture
 class RGLRU(GatedLinearRNN):
     """RG-LRU with options `r_min` (0.9), `r_max` (0.999) for `a` and `c` (8), from the paper."""
 
+    loop_vjp = False  # autodiff of the plain scan is faster on CPU here (see gated_linear)
+
     def __init__(
         self,
         *,

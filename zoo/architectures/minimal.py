@@ -56,6 +56,7 @@ class _MinimalRNN(GatedLinearRNN):
     """Shared body: one fused input projection to `n_proj` blocks, readout of `h`."""
 
     n_proj: int
+    loop_vjp = False  # autodiff of the plain scan is faster on CPU here (see gated_linear)
 
     def __init__(
         self,
