@@ -21,6 +21,12 @@ import zoo
 from zoo.architectures.registry import ARCHITECTURES
 
 BUILTIN = ("rnn", "lstm", "gru", "lru", "complex_diagonal", "linear")
+NEW = ("mingru", "minlstm", "rglru", "s6", "s5", "orthogonal", "cornn")  # issue 17
+# The real dimension of one example's state, per architecture, for hidden size n.
+STATE_SIZE = {
+    **dict.fromkeys(("lstm", "lru", "complex_diagonal", "s5", "cornn"), lambda n: 2 * n),
+    "s6": lambda n: 16 * n,  # d_state = 16 per channel
+}
 
 # Eager JAX compiles every op once per shape, and on a 2-core CPU that compile time dominates this
 # file. Most tests therefore share one model size and one input shape (cached kernels).
@@ -92,6 +98,10 @@ def run_sequence(model, x, h0=None):
     """`(model.states(x, h0), model(x, h0))` as float64 numpy, jitted."""
     states, outputs = jitted(_sequence, model, x, h0)
     return np_(states), np_(outputs)
+
+
+def _output(model, states, x):
+    return model.output(states, x)
 
 
 def _transition(model, h, x):
@@ -278,7 +288,7 @@ def test_ring_is_uniform_in_squared_magnitude(name, r_min, r_max):
 @pytest.mark.parametrize("channel", [0, 1])
 def test_linear_impulse_response_is_powers_of_A(channel):
     T = TIME
-    model = make("linear", gain=1.2, seed=4)
+    model = make("linear", seed=4)
     x = np.zeros((BATCH, T, IN))
     x[0, 0, channel] = 1.0
     A = np_(model.A)
@@ -338,11 +348,14 @@ def test_transition_agrees_with_sequence_forward(name, with_h0):
         loop = np.stack(loop)
         np.testing.assert_allclose(loop[-1], states[i, -1], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(loop, states[i], rtol=1e-5, atol=1e-5)
-    # The outputs are the readout of those states.
-    features = np_(model.features(jnp.asarray(states, jnp.float32)))
-    np.testing.assert_allclose(
-        outputs, readout_np(model, features, np_(x)), rtol=1e-5, atol=1e-5
-    )
+    # The outputs are the readout of those states (or, where a model reads its output off the
+    # input too, as s6 does with C(x_t), its `output` of them).
+    if type(model).output is zoo.RecurrentModel.output:
+        features = np_(model.features(jnp.asarray(states, jnp.float32)))
+        expected = readout_np(model, features, np_(x))
+    else:
+        expected = np_(jitted(_output, model, jnp.asarray(states, jnp.float32), x))
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +470,7 @@ def test_gru_step_matches_pytorch_equations():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN + NEW)
 @pytest.mark.parametrize("sizes", [(IN, HID, OUT, BATCH, TIME), (*LARGE, 4, 7)])
 def test_shapes_and_finiteness(name, sizes):
     m, n, p, batch, T = sizes
@@ -465,7 +478,7 @@ def test_shapes_and_finiteness(name, sizes):
     y = run_sequence(model, random_inputs(22, batch, T, m))[1]
     assert y.shape == (batch, T, p)
     assert np.isfinite(np_(y)).all()
-    expected_state = 2 * n if name in ("lstm", "lru", "complex_diagonal") else n
+    expected_state = STATE_SIZE.get(name, lambda n: n)(n)
     assert model.state_size == expected_state
     h = step(model, np.zeros(model.state_size), np.ones(m))
     assert h.shape == (expected_state,) and np.isfinite(np_(h)).all()
@@ -479,7 +492,7 @@ def test_shapes_and_finiteness(name, sizes):
 def test_registry_user_architecture():
     names = zoo.list_architectures()
     assert names == sorted(names)
-    assert set(BUILTIN) <= set(names) and "my_test_arch" in names
+    assert set(BUILTIN + NEW) <= set(names) and "my_test_arch" in names
     model = make("my_test_arch", leak=0.25)
     assert isinstance(model, LeakyTanh) and model.leak == 0.25
     assert run_sequence(model, random_inputs(23))[1].shape == (BATCH, TIME, OUT)
@@ -490,7 +503,7 @@ def test_registry_user_architecture():
 def test_list_architectures_pattern():
     assert zoo.list_architectures("l*") == ["linear", "lru", "lstm"]
     assert zoo.list_architectures("my_*") == ["my_test_arch"]
-    assert zoo.list_architectures("*gru*") == ["gru"]
+    assert zoo.list_architectures("*gru*") == ["gru", "mingru"]
     assert zoo.list_architectures("nothing*") == []
 
 
@@ -499,7 +512,7 @@ def test_unknown_architecture_lists_registered_names():
         make("no_such_arch")
     message = str(err.value)
     assert "no_such_arch" in message
-    for name in (*BUILTIN, "my_test_arch"):
+    for name in (*BUILTIN, *NEW, "my_test_arch"):
         assert name in message
 
 
@@ -552,7 +565,7 @@ def adam_step(model, optimizer, x, y):
     return loss, grads
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN + NEW)
 def test_one_adam_step_changes_loss_with_finite_gradients(name):
     model = make(name, seed=24)
     x = random_inputs(25)
@@ -584,3 +597,99 @@ def test_jit_forward_equals_eager(name):
     # jax.jit of the forward pass (split / merge; the cached helper used across this file).
     states, outputs = run_sequence(model, x)
     np.testing.assert_allclose(outputs, eager, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Initialisation and options of the Zucchet & Orvieto ablation ladder.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("r_min,r_max", [(0.0, 1.0), (0.5, 0.9)])
+def test_linear_starts_stable_with_the_papers_eigenvalue_map(r_min, r_max):
+    n = 32
+    for seed in range(20):
+        model = make("linear", hidden_size=n, seed=seed, r_min=r_min, r_max=r_max)
+        mags = np.sort(np.abs(np.linalg.eigvals(np_(model.A))))
+        # Known answer: the magnitudes of a N(0, 1/n) draw (the model's first key) mapped by
+        # r_min + (r_max - r_min) tanh(|l|) (Zucchet & Orvieto's recurrent_matrix_init).
+        draw = np.asarray(jax.random.normal(nnx.Rngs(seed).params(), (n, n)), np.float64) / math.sqrt(n)
+        want = np.sort(r_min + (r_max - r_min) * np.tanh(np.abs(np.linalg.eigvals(draw))))
+        np.testing.assert_allclose(mags, want, rtol=1e-4, atol=1e-5)
+        # Stable: the largest Lyapunov exponent of h -> A h is log(spectral radius) < 0.
+        assert mags.max() < r_max and math.log(mags.max()) < 0
+        assert mags.min() >= r_min - 1e-5
+
+
+@pytest.mark.parametrize("options", [dict(r_min=0.5, r_max=0.4), dict(r_max=1.2), dict(max_phase=4.0)])
+def test_linear_options_are_validated(options):
+    with pytest.raises(ValueError, match="linear"):
+        make("linear", **options)
+
+
+def impulse_state(model):
+    """The first state after a unit impulse on input channel 1, as a complex vector."""
+    x = np.zeros((BATCH, TIME, IN), np.float32)
+    x[0, 0, 1] = 1.0
+    h = run_sequence(model, jnp.asarray(x))[0][0, 0]
+    return h[:HID] + 1j * h[HID:]
+
+
+def test_lru_gamma_options_scale_B_as_documented():
+    b = None
+    for gamma in ("learned", "tied", "tied_stopgrad", "none"):
+        model = make("lru", gamma=gamma, r_min=0.5, r_max=0.99)
+        b = np_(model.B_re)[1] + 1j * np_(model.B_im)[1]
+        tied = np.sqrt(1 - np.abs(np_(model.eigenvalues())) ** 2)
+        if gamma == "learned":  # Orvieto et al.: gamma_log initialised to log sqrt(1 - |lambda|^2)
+            np.testing.assert_allclose(np.exp(np_(model.gamma_log)), tied, rtol=1e-5)
+            # ...then a free parameter: moving it moves the input scale, lambda unchanged.
+            model.gamma_log[...] = model.gamma_log[...] + jnp.log(2.0)
+            np.testing.assert_allclose(impulse_state(model), 2 * tied * b, rtol=1e-4, atol=1e-7)
+        else:
+            assert not hasattr(model, "gamma_log")
+            expected = b if gamma == "none" else tied * b
+            np.testing.assert_allclose(impulse_state(model), expected, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="gamma"):
+        make("lru", gamma="L2")
+
+
+def _nu_log_gradient(model, x, y):
+    return np_(nnx.grad(mse)(model, x, y).nu_log)
+
+
+def test_lru_tied_stopgrad_drops_only_the_gradient_through_gamma():
+    x, y = random_inputs(30), randn(31, BATCH, TIME, OUT)
+    grads = {g: _nu_log_gradient(make("lru", gamma=g, seed=32), x, y) for g in ("learned", "tied", "tied_stopgrad")}
+    # At initialisation the three compute the same function; with gamma held fixed (learned
+    # gamma_log, or the stopped gradient) d/d nu_log is the same, and tying adds the path
+    # through sqrt(1 - |lambda|^2).
+    np.testing.assert_allclose(grads["tied_stopgrad"], grads["learned"], rtol=1e-4, atol=1e-7)
+    assert np.abs(grads["tied"] - grads["tied_stopgrad"]).max() > 1e-3 * np.abs(grads["tied"]).max()
+
+
+def test_exponential_parametrisation_alone_keeps_the_complex_diagonal_function():
+    # Ladder rungs 2 and 3: the same eigenvalues (same seed) stored as (Re, Im) or as
+    # exp(-exp(nu_log) + i exp(theta_log)) give the same map from inputs to outputs.
+    x = random_inputs(33)
+    cd = make("complex_diagonal", seed=34, r_min=0.8, r_max=0.99)
+    lru = make("lru", seed=34, r_min=0.8, r_max=0.99, gamma="none")
+    np.testing.assert_allclose(np_(lru.eigenvalues()), np_(cd.eigenvalues()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run_sequence(lru, x)[1], run_sequence(cd, x)[1], rtol=1e-4, atol=1e-5)
+
+
+PARALLEL = [name for name in REGISTERED if name in {"lru", "complex_diagonal", "mingru", "minlstm", "rglru", "s6", "s5"}]
+
+
+def _parallel_states(model, x, h0):
+    model.parallel_scan = True
+    return model.states(x, h0)
+
+
+@pytest.mark.parametrize("name", PARALLEL)
+def test_parallel_scan_equals_sequential_loop(name):
+    # The accelerator path (associative scan, h0 injected at the first step) on this CPU.
+    model = make(name, seed=35)
+    x = random_inputs(36)
+    h0 = randn(37, BATCH, model.state_size, scale=0.5)
+    loop = run_sequence(model, x, h0)[0]
+    np.testing.assert_allclose(np_(jitted(_parallel_states, model, x, h0)), loop, rtol=1e-5, atol=1e-5)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from zoo.architectures.fused import Recurrence, fused_states
@@ -26,6 +29,25 @@ class Readout(nnx.Module):
         return y
 
 
+def cast_parameters(model: nnx.Module, param_dtype: Any) -> np.dtype:
+    """Cast every `nnx.Param` of `model` to the floating dtype `param_dtype` and record it.
+
+    Built-in architectures draw their initial values first and cast last, so one line
+    serves every module (the readout's `nnx.Linear` included). States follow this dtype.
+    """
+    try:
+        dtype = np.dtype(param_dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"param_dtype must be a real floating dtype (float32, float64, ...), got {param_dtype!r}")
+    if dtype.itemsize > 4 and not jax.config.jax_enable_x64:
+        raise ValueError(f"param_dtype {dtype} needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))")
+    nnx.update(model, jax.tree.map(lambda a: a.astype(dtype), nnx.state(model, nnx.Param)))
+    model.param_dtype = dtype
+    return dtype
+
+
 class RecurrentModel(nnx.Module):
     """Base class: a recurrence `step` on a flat real state plus a shared `Readout`.
 
@@ -40,6 +62,24 @@ class RecurrentModel(nnx.Module):
     readout: Readout
     # Whether `states` may take the fused path when `recurrence()` is given (False: plain scan).
     fused_scan: bool = True
+    # The parameters' dtype, set by `cast_parameters`; None: read it off the parameters.
+    param_dtype: Any = None
+    # Linear recurrences: True runs the parallel associative scan, False a sequential loop,
+    # None chooses by backend (the loop on CPU, the parallel scan on accelerators).
+    parallel_scan: bool | None = None
+
+    def state_dtype(self) -> np.dtype:
+        """The dtype of states and of the inputs the recurrence consumes: the parameters'."""
+        if self.param_dtype is not None:
+            return np.dtype(self.param_dtype)
+        leaves = jax.tree.leaves(nnx.state(self, nnx.Param))
+        return np.dtype(jnp.result_type(*leaves)) if leaves else np.dtype(jnp.float32)
+
+    def use_parallel_scan(self) -> bool:
+        """Whether a linear recurrence runs as an associative scan (see `parallel_scan`)."""
+        if self.parallel_scan is None:
+            return jax.default_backend() != "cpu"
+        return self.parallel_scan
 
     def input_drive(self, x: jax.Array) -> jax.Array:
         """Map inputs `(..., input_size)` to the per-step drive `step` consumes (identity here)."""
@@ -71,17 +111,18 @@ class RecurrentModel(nnx.Module):
 
     def initial_state(self) -> jax.Array:
         """The zero state of one example, `(state_size,)`."""
-        return jnp.zeros((self.state_size,), jnp.float32)
+        return jnp.zeros((self.state_size,), self.state_dtype())
 
     def transition(self, h: jax.Array, x: jax.Array) -> jax.Array:
         """`h_t = f(h_{t-1}, x_t)` on one example's flat real state (the flossing contract)."""
-        return self.step(h, self.input_drive(x))
+        dtype = self.state_dtype()
+        return self.step(h.astype(dtype), self.input_drive(x.astype(dtype)))
 
     def initial_states(self, batch_size: int, h0: jax.Array | None = None) -> jax.Array:
-        """`h0` `(batch, state_size)`, or zero states when it is None."""
+        """`h0` `(batch, state_size)` in the state dtype, or zero states when it is None."""
         if h0 is None:
-            return jnp.zeros((batch_size, self.state_size), jnp.float32)
-        return h0
+            return jnp.zeros((batch_size, self.state_size), self.state_dtype())
+        return h0.astype(self.state_dtype())
 
     def states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
         """All states `(batch, time, state_size)` for inputs `(batch, time, input_size)`, from `h0`."""
@@ -89,17 +130,21 @@ class RecurrentModel(nnx.Module):
             return jnp.swapaxes(self._fused_states_time_major(x, h0), 0, 1)
         return self.scan_states(x, h0)
 
+    def cast_inputs(self, x: jax.Array) -> jax.Array:
+        """Inputs in the state dtype, so that a scan's carry keeps one dtype (float64 runs too)."""
+        return x.astype(self.state_dtype())
+
     def _fused(self) -> bool:
         return self.fused_scan and self.recurrence() is not None
 
     def _fused_states_time_major(self, x: jax.Array, h0: jax.Array | None) -> jax.Array:
         # input_drive acts per position, so it may run on time-major inputs directly.
-        u = self.input_drive(jnp.swapaxes(x, 0, 1))
+        u = self.input_drive(self.cast_inputs(jnp.swapaxes(x, 0, 1)))
         return fused_states(self.recurrence(), self.initial_states(x.shape[0], h0), u)
 
     def scan_states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
         """`states` as a plain `lax.scan` of `step` (the default path; the reference of the fused one)."""
-        u = self.input_drive(x)
+        u = self.input_drive(self.cast_inputs(x))
 
         def run(h_init: jax.Array, u_seq: jax.Array) -> jax.Array:
             def body(h, u_t):
@@ -112,8 +157,17 @@ class RecurrentModel(nnx.Module):
 
     def __call__(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
         """Outputs `(batch, time, output_size)` for inputs `(batch, time, input_size)`."""
+        x = self.cast_inputs(x)
         if self._fused():  # time-major throughout; transpose only the outputs
             x_tm = jnp.swapaxes(x, 0, 1)
-            y = self.readout(self.features(self._fused_states_time_major(x, h0)), x_tm)
-            return jnp.swapaxes(y, 0, 1)
-        return self.readout(self.features(self.states(x, h0)), x)
+            return jnp.swapaxes(self.output(self._fused_states_time_major(x, h0), x_tm), 0, 1)
+        return self.output(self.states(x, h0), x)
+
+    def output(self, states: jax.Array, x: jax.Array) -> jax.Array:
+        """Outputs from states `(..., state_size)` and the inputs at the same positions.
+
+        The readout of `features(states)`; a model whose output also reads the current
+        input through something other than the readout's skip (e.g. Mamba's `C(x_t)`)
+        overrides this.
+        """
+        return self.readout(self.features(states), x)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.base import Readout, RecurrentModel, cast_parameters
 from zoo.architectures.fused import fetch_step
 from zoo.architectures.registry import register_architecture
 
@@ -114,11 +114,12 @@ def _complex_normal(key: jax.Array, shape: tuple[int, ...], std: float) -> tuple
     return std * jax.random.normal(k_re, shape), std * jax.random.normal(k_im, shape)
 
 
-class _DiagonalComplexRNN(RecurrentModel):
+class DiagonalComplexRNN(RecurrentModel):
     """Shared body, eigenvalues initialised on a ring (`r_min`, `r_max`, `max_phase` options).
 
     Subclasses choose the parametrisation (`store_eigenvalues`, `eigenvalues`) and
-    optionally an input normalisation (`input_gain`).
+    optionally an input normalisation (`input_gain`); one with another initialisation
+    (`s5`) sets the same attributes in its own `__init__`.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class _DiagonalComplexRNN(RecurrentModel):
         r_min: float = 0.4,
         r_max: float = 0.99,
         max_phase: float = 2 * math.pi,
+        param_dtype=jnp.float32,
     ) -> None:
         self.hidden_size = hidden_size
         self.state_size = 2 * hidden_size
@@ -139,6 +141,7 @@ class _DiagonalComplexRNN(RecurrentModel):
         self.B_re, self.B_im = nnx.Param(b_re), nnx.Param(b_im)
         self.readout = Readout(2 * hidden_size, input_size, output_size, skip=True, rngs=rngs)
         self.store_eigenvalues(*ring_init(rngs.params(), hidden_size, r_min, r_max, max_phase))
+        cast_parameters(self, param_dtype)
 
     def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:
         """Create the parameters holding `lambda = magnitude * exp(i phase)`."""
@@ -168,7 +171,8 @@ class _DiagonalComplexRNN(RecurrentModel):
         return self._join(self.eigenvalues() * self._split(h) + u)
 
     def states(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
-        if jax.default_backend() == "cpu":  # a plain loop is faster there (see diagonal_recurrence)
+        x = self.cast_inputs(x)
+        if not self.use_parallel_scan():  # a plain loop is faster on CPU (see diagonal_recurrence)
             lam = self.eigenvalues()
             u = self._join(self.input_drive(jnp.swapaxes(x, 0, 1)))  # time-major, flat real
             h = diagonal_recurrence(lam.real, lam.imag, u, self.initial_states(x.shape[0], h0))
@@ -176,13 +180,36 @@ class _DiagonalComplexRNN(RecurrentModel):
         # On accelerators a diagonal linear recurrence needs no sequential loop.
         lam, u = self.eigenvalues(), self.input_drive(x)
         if h0 is not None:  # h_0 = lam * h_{-1} + u_0
-            u = u.at[:, 0].add(lam * self._split(h0))
+            u = u.at[:, 0].add(lam * self._split(self.initial_states(x.shape[0], h0)))
         return self._join(linear_recurrence(lam, u, axis=1))
 
 
+LRU_GAMMAS = ("learned", "tied", "tied_stopgrad", "none")
+
+
 @register_architecture("lru")
-class LRU(_DiagonalComplexRNN):
-    """Linear Recurrent Unit: `lambda = exp(-exp(nu_log) + i exp(theta_log))`, `B` scaled by `sqrt(1-|lambda|^2)`."""
+class LRU(DiagonalComplexRNN):
+    """Linear Recurrent Unit (Orvieto et al. 2023, eq. 7 and section 3.3).
+
+    `lambda = exp(-exp(nu_log) + i exp(theta_log))`, and `B` scaled per channel by `gamma`:
+
+    - `gamma="learned"` (default, as in the paper's code and Zucchet & Orvieto's): a
+      parameter `gamma_log` initialised to `log sqrt(1 - |lambda|^2)`, then trained freely;
+    - `"tied"`: `gamma = sqrt(1 - |lambda|^2)` recomputed from `lambda` (gradients flow
+      through it; Zucchet & Orvieto's `"L2"`);
+    - `"tied_stopgrad"`: the same value, with no gradient through it;
+    - `"none"`: `gamma = 1` (the exponential parametrisation alone: a rung of the ladder
+      `linear` -> `complex_diagonal` -> `lru(gamma="none")` -> `lru`).
+    """
+
+    def __init__(self, *, gamma: str = "learned", **kwargs) -> None:
+        if gamma not in LRU_GAMMAS:
+            raise ValueError(f"lru gamma must be one of {', '.join(LRU_GAMMAS)}; got {gamma!r}")
+        self.gamma = gamma
+        super().__init__(**kwargs)
+        if gamma == "learned":
+            self.gamma_log = nnx.Param(jnp.log(self._tied_gamma()))
+            cast_parameters(self, self.param_dtype)
 
     def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:
         self.nu_log = nnx.Param(jnp.log(-jnp.log(magnitude)))
@@ -191,13 +218,22 @@ class LRU(_DiagonalComplexRNN):
     def eigenvalues(self) -> jax.Array:
         return jnp.exp(jax.lax.complex(-jnp.exp(self.nu_log[...]), jnp.exp(self.theta_log[...])))
 
-    def input_gain(self) -> jax.Array:
+    def _tied_gamma(self) -> jax.Array:
         # |lambda|^2 = exp(-2 exp(nu_log)); keeps the state variance O(1) as |lambda| -> 1.
         return jnp.sqrt(-jnp.expm1(-2.0 * jnp.exp(self.nu_log[...])))
 
+    def input_gain(self) -> jax.Array | float:
+        if self.gamma == "learned":
+            return jnp.exp(self.gamma_log[...])
+        if self.gamma == "tied":
+            return self._tied_gamma()
+        if self.gamma == "tied_stopgrad":
+            return jax.lax.stop_gradient(self._tied_gamma())
+        return 1.0
+
 
 @register_architecture("complex_diagonal")
-class ComplexDiagonalRNN(_DiagonalComplexRNN):
+class ComplexDiagonalRNN(DiagonalComplexRNN):
     """`lambda` stored directly as `(Re, Im)`; no reparametrisation and no input normalisation."""
 
     def store_eigenvalues(self, magnitude: jax.Array, phase: jax.Array) -> None:

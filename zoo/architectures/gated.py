@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.base import Readout, RecurrentModel, cast_parameters
 from zoo.architectures.fused import Recurrence
 from zoo.architectures.registry import register_architecture
 
@@ -48,6 +48,7 @@ class LSTM(_GatedRNN):
         output_size: int,
         rngs: nnx.Rngs,
         forget_bias: float = 1.0,
+        param_dtype=jnp.float32,
     ) -> None:
         super().__init__(
             input_size=input_size, hidden_size=hidden_size, output_size=output_size, rngs=rngs
@@ -56,6 +57,7 @@ class LSTM(_GatedRNN):
         self.state_size = 2 * n
         # Gate order i, f, g, o; a positive forget bias keeps memory at initialisation.
         self.b[...] = self.b[...].at[n : 2 * n].set(forget_bias)
+        cast_parameters(self, param_dtype)
 
     def recurrence(self) -> Recurrence:
         n = self.hidden_size
@@ -75,13 +77,20 @@ class GRU(_GatedRNN):
     n_gates = 3
 
     def __init__(
-        self, *, input_size: int, hidden_size: int, output_size: int, rngs: nnx.Rngs
+        self,
+        *,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        rngs: nnx.Rngs,
+        param_dtype=jnp.float32,
     ) -> None:
         super().__init__(
             input_size=input_size, hidden_size=hidden_size, output_size=output_size, rngs=rngs
         )
         self.state_size = hidden_size
         self.b_rec = nnx.Param(jnp.zeros((3 * hidden_size,)))
+        cast_parameters(self, param_dtype)
 
     def recurrence(self) -> Recurrence:
         return Recurrence(

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from zoo.architectures.base import Readout, RecurrentModel
+from zoo.architectures.base import Readout, RecurrentModel, cast_parameters
 from zoo.architectures.fused import Recurrence, add_drive
 from zoo.architectures.registry import register_architecture
 
@@ -24,6 +24,7 @@ class TanhRNN(RecurrentModel):
         rngs: nnx.Rngs,
         gain: float = 1.0,
         input_scale: float = 1.0,
+        param_dtype=jnp.float32,
     ) -> None:
         n = hidden_size
         self.state_size = n
@@ -31,6 +32,7 @@ class TanhRNN(RecurrentModel):
         self.V = nnx.Param(input_scale * jax.random.normal(rngs.params(), (input_size, n)))
         self.b = nnx.Param(jnp.zeros((n,)))
         self.readout = Readout(n, input_size, output_size, skip=False, rngs=rngs)
+        cast_parameters(self, param_dtype)
 
     def input_drive(self, x: jax.Array) -> jax.Array:
         return x @ self.V[...] + self.b[...]
