@@ -229,9 +229,10 @@ def test_count_params_by_hand():
     for n in (1, 4, 7):
         model = abstract("rnn", input_size=IN, hidden_size=n, output_size=OUT)
         assert count_params(model) == rnn_count(n, IN, OUT)
-    # LRU, n = 4: nu_log, theta_log n each; B_re, B_im i n each; readout 2n o + o; skip i o.
+    # LRU, n = 4: nu_log, theta_log, gamma_log (learned by default) n each; B_re, B_im i n
+    # each; readout 2n o + o; skip i o.
     lru = abstract("lru", input_size=IN, hidden_size=4, output_size=OUT)
-    assert count_params(lru) == 2 * 4 + 2 * IN * 4 + (2 * 4 * OUT + OUT) + IN * OUT
+    assert count_params(lru) == 3 * 4 + 2 * IN * 4 + (2 * 4 * OUT + OUT) + IN * OUT
     # Stack of two rnn layers, width w: encoder i w + w; per block LayerNorm 2w, rnn(w, w, w),
     # GLU 2 (w^2 + w); linear readout w o + o.
     w = 5
