@@ -1,0 +1,312 @@
+"""Any registered recurrence as a stack of residual blocks, and parameter-matched hidden sizes.
+
+`create_model(name, ..., depth=L, block=..., readout=...)` wraps L layers of the architecture
+registered as `name` (plugins included, with no extra code) into
+
+    x -> encoder -> L x [ z + block(recurrence(norm(z))) ] -> readout -> y
+
+the residual block of the LRU and S5 papers (Orvieto et al. 2023; Smith et al. 2023):
+pre-LayerNorm, the recurrence, a position-wise GELU + GLU (or an MLP), a residual connection.
+Each layer is the registered model itself, created with `input_size = output_size = width`,
+so its own readout maps its state to the model width. The stack keeps the flossing contract:
+`state_size` is the layers' summed state, and `transition(h, x)` runs all layers within one
+time step on the concatenated state, so `zoo.flossing` works on stacks unchanged.
+
+`hidden_size_for_budget` picks the hidden size whose parameter count is within 10% of a budget
+(the Long Range Arena's like-for-like rule, Tay et al. 2021).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from zoo.architectures.registry import create_architecture
+
+__all__ = [
+    "BLOCKS",
+    "READOUTS",
+    "Stack",
+    "count_params",
+    "create_model",
+    "hidden_size_for_budget",
+]
+
+BLOCKS = ("glu", "mlp", "none")
+READOUTS = ("linear", "mlp")
+MLP_EXPANSION = 4  # the position-wise MLP's hidden width / width, as in Vaswani et al. 2017
+BUDGET_TOLERANCE = 0.1  # Long Range Arena (Tay et al. 2021): counts within 10% of the budget
+
+
+class GLU(nnx.Module):
+    """`W1 g * sigmoid(W2 g)`, `g = gelu(y)`: the LRU and S5 blocks' GLU (Dauphin et al. 2017)."""
+
+    def __init__(self, width: int, *, rngs: nnx.Rngs, param_dtype: Any) -> None:
+        self.value = nnx.Linear(width, width, rngs=rngs, param_dtype=param_dtype)
+        self.gate = nnx.Linear(width, width, rngs=rngs, param_dtype=param_dtype)
+
+    def __call__(self, y: jax.Array) -> jax.Array:
+        g = jax.nn.gelu(y)
+        return self.value(g) * jax.nn.sigmoid(self.gate(g))
+
+
+class MLP(nnx.Module):
+    """`W2 gelu(W1 y)`, position-wise, hidden width `expansion * width`."""
+
+    def __init__(
+        self, width: int, out: int, expansion: int, *, rngs: nnx.Rngs, param_dtype: Any
+    ) -> None:
+        self.up = nnx.Linear(width, expansion * width, rngs=rngs, param_dtype=param_dtype)
+        self.down = nnx.Linear(expansion * width, out, rngs=rngs, param_dtype=param_dtype)
+
+    def __call__(self, y: jax.Array) -> jax.Array:
+        return self.down(jax.nn.gelu(self.up(y)))
+
+
+def _mixer(block: str, width: int, rngs: nnx.Rngs, param_dtype: Any) -> nnx.Module | None:
+    if block == "glu":
+        return GLU(width, rngs=rngs, param_dtype=param_dtype)
+    if block == "mlp":
+        return MLP(width, width, MLP_EXPANSION, rngs=rngs, param_dtype=param_dtype)
+    return None
+
+
+def _readout(
+    kind: str, width: int, output_size: int, rngs: nnx.Rngs, param_dtype: Any
+) -> nnx.Module:
+    if kind == "mlp":  # one hidden layer of the model width
+        return MLP(width, output_size, 1, rngs=rngs, param_dtype=param_dtype)
+    return nnx.Linear(width, output_size, rngs=rngs, param_dtype=param_dtype)
+
+
+def _check_stackable(name: str, layer: nnx.Module) -> None:
+    # transition() must produce each layer's per-step output from its state alone, which
+    # needs the RecurrentModel split of the model into features(h) and readout(features, x).
+    for attr in ("features", "readout", "transition"):
+        if not callable(getattr(layer, attr, None)):
+            raise ValueError(
+                f"architecture {name!r} ({type(layer).__name__}) cannot be stacked: it has no "
+                f"{attr}(); stacking needs features(h) and readout(features, x), "
+                "as zoo.RecurrentModel has"
+            )
+
+
+class Stack(nnx.Module):
+    """`depth` residual blocks around layers of one recurrence; see the module docstring.
+
+    Attributes: `encoder` (input_size -> width), `layers` (the registered models), `norms`
+    (pre-LayerNorm per block), `mixers` (GLU/MLP per block, empty for block "none"),
+    `readout` (width -> output_size). The top `readout` is left out of flossing by
+    `zoo.flossing.DYNAMICS`; so are the layers' own readouts, although they feed the next block.
+    """
+
+    def __init__(
+        self,
+        layers: list[nnx.Module],
+        *,
+        input_size: int,
+        width: int,
+        output_size: int,
+        block: str,
+        readout: str,
+        rngs: nnx.Rngs,
+        param_dtype: Any = jnp.float32,
+    ) -> None:
+        self.layers = nnx.List(layers)
+        self.state_sizes = tuple(int(layer.state_size) for layer in layers)
+        self.state_size = sum(self.state_sizes)
+        self.encoder = nnx.Linear(input_size, width, rngs=rngs, param_dtype=param_dtype)
+        self.norms = nnx.List(
+            [nnx.LayerNorm(width, rngs=rngs, param_dtype=param_dtype) for _ in layers]
+        )
+        mixers = [_mixer(block, width, rngs, param_dtype) for _ in layers]
+        self.mixers = nnx.List([m for m in mixers if m is not None])
+        self.readout = _readout(readout, width, output_size, rngs, param_dtype)
+
+    def _mix(self, i: int, y: jax.Array) -> jax.Array:
+        return self.mixers[i](y) if len(self.mixers) else y
+
+    def _split(self, h: jax.Array) -> list[jax.Array]:
+        """Per-layer states from the concatenated state `(..., state_size)`."""
+        bounds = [sum(self.state_sizes[:i]) for i in range(1, len(self.state_sizes))]
+        return jnp.split(h, bounds, axis=-1)
+
+    def initial_state(self) -> jax.Array:
+        """The layers' initial states, concatenated `(state_size,)`."""
+        parts = [
+            layer.initial_state() if hasattr(layer, "initial_state") else jnp.zeros((n,))
+            for layer, n in zip(self.layers, self.state_sizes)
+        ]
+        return jnp.concatenate(parts)
+
+    def _step(self, h: jax.Array, x: jax.Array, advance: bool) -> tuple[jax.Array, jax.Array]:
+        """`(state, residual stream at the top)` at one time step.
+
+        `advance=True`: `h` is the previous state and each layer steps it; False: `h` already
+        is this step's state (used to read outputs back from states).
+        """
+        z = self.encoder(x)
+        states = []
+        for i, (layer, h_i) in enumerate(zip(self.layers, self._split(h))):
+            u = self.norms[i](z)
+            if advance:
+                h_i = layer.transition(h_i, u)
+            z = z + self._mix(i, layer.readout(layer.features(h_i), u))
+            states.append(h_i)
+        return jnp.concatenate(states, axis=-1), z
+
+    def transition(self, h: jax.Array, x: jax.Array) -> jax.Array:
+        """All layers advanced one time step; layer l's input is block l-1's output at this step."""
+        return self._step(h, x, advance=True)[0]
+
+    def output(self, h: jax.Array, x: jax.Array) -> jax.Array:
+        """The output at a time step from that step's state `h` and input `x`."""
+        return self.readout(self._step(h, x, advance=False)[1])
+
+    def __call__(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
+        """Outputs `(batch, time, output_size)`; each layer runs over the whole sequence at once."""
+        z = self.encoder(x)
+        h0s = self._split(h0) if h0 is not None else [None] * len(self.layers)
+        for i, (layer, h0_i) in enumerate(zip(self.layers, h0s)):
+            u = self.norms[i](z)
+            y = layer(u) if h0_i is None else layer(u, h0_i)
+            z = z + self._mix(i, y)
+        return self.readout(z)
+
+
+def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {field} {value!r}; allowed: {', '.join(map(repr, allowed))}")
+
+
+def _check_positive_int(field: str, value: Any) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{field} must be a positive integer, got {value!r}") from None
+    if value <= 0:
+        raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    return value
+
+
+def create_model(
+    name: str,
+    *,
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    rngs: nnx.Rngs,
+    depth: int = 1,
+    block: str = "none",
+    readout: str = "linear",
+    **options: Any,
+) -> nnx.Module:
+    """The architecture `name` as the suite asks for it: plain, or as a `Stack`.
+
+    `depth=1, block="none", readout="linear"` (the paper suites' setting) returns exactly
+    `zoo.create_architecture(name, ...)`. Anything else builds a `Stack` of `depth` layers of
+    width `hidden_size`, each created by `create_architecture(name, input_size=hidden_size,
+    hidden_size=hidden_size, output_size=hidden_size, **options)`. `options` go to the layers;
+    `param_dtype`, when given, also sets the stack's own parameters.
+    """
+    depth = _check_positive_int("depth", depth)
+    _check_choice("block", block, BLOCKS)
+    _check_choice("readout", readout, READOUTS)
+    if depth == 1 and block == "none" and readout == "linear":
+        return create_architecture(
+            name, input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+            rngs=rngs, **options,
+        )
+    width = _check_positive_int("hidden_size", hidden_size)
+    layers = []
+    for _ in range(depth):
+        layer = create_architecture(
+            name, input_size=width, hidden_size=width, output_size=width, rngs=rngs, **options
+        )
+        _check_stackable(name, layer)
+        layers.append(layer)
+    return Stack(
+        layers, input_size=input_size, width=width, output_size=output_size, block=block,
+        readout=readout, rngs=rngs, param_dtype=options.get("param_dtype", jnp.float32),
+    )
+
+
+# ------------------------------------------------------------------------------ budgets
+
+
+def count_params(model: nnx.Module) -> int:
+    """Number of real parameters: the sizes of all `nnx.Param` leaves (a complex entry counts 2).
+
+    Works on abstract models from `nnx.eval_shape` too (leaves are shape structs).
+    """
+    total = 0
+    for leaf in jax.tree.leaves(nnx.state(model, nnx.Param)):
+        size = math.prod(leaf.shape)
+        total += 2 * size if jnp.issubdtype(leaf.dtype, jnp.complexfloating) else size
+    return total
+
+
+def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> int:
+    # eval_shape traces the construction abstractly: shapes only, nothing computed.
+    def build() -> nnx.Module:
+        return create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs)
+
+    return count_params(nnx.eval_shape(build))
+
+
+def hidden_size_for_budget(
+    arch: str,
+    budget: int,
+    *,
+    input_size: int,
+    output_size: int,
+    depth: int = 1,
+    block: str = "none",
+    readout: str = "linear",
+    options: Mapping[str, Any] | None = None,
+    tolerance: float = BUDGET_TOLERANCE,
+    max_hidden_size: int = 1 << 16,
+) -> int:
+    """The hidden size whose parameter count is closest to `budget`, within `tolerance` of it.
+
+    The Long Range Arena's like-for-like rule (Tay et al. 2021): compared models have parameter
+    counts within 10% of each other. Counts come from `count_params` on abstractly built
+    models (`nnx.eval_shape`). Assumes the count grows with the hidden size (true of every
+    layer whose weights scale with it): a bisection finds the two sizes around the budget.
+    Raises a one-line error naming the nearest reachable counts when neither is close enough.
+    """
+    budget = _check_positive_int("param_budget", budget)
+    kwargs = dict(
+        input_size=input_size, output_size=output_size, depth=depth, block=block,
+        readout=readout, **(options or {}),
+    )
+    count = lambda n: _abstract_count(arch, n, kwargs)  # noqa: E731
+    # Smallest n with count(n) >= budget: double to bracket it, then bisect.
+    low, high = 0, 1
+    while count(high) < budget:
+        if high >= max_hidden_size:
+            raise ValueError(
+                f"{arch}: even hidden_size {high} has only {count(high)} parameters, "
+                f"below param_budget {budget}"
+            )
+        low, high = high, min(2 * high, max_hidden_size)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if count(mid) < budget else (low, mid)
+    candidates = [(abs(count(n) - budget), n) for n in (low, high) if n >= 1]
+    error, best = min(candidates)
+    if error > tolerance * budget:
+        near = ", ".join(f"{count(n)} (hidden_size {n})" for n in sorted(n for _, n in candidates))
+        raise ValueError(
+            f"{arch}: no hidden_size gives a parameter count within {tolerance:.0%} of "
+            f"param_budget {budget}; nearest: {near}"
+        )
+    return best
