@@ -2,88 +2,20 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from typing import Any
-
-from tasks.base import Batch, Task, TaskConfigError
-from zoo.registry import Registry, UnknownNameError
-
-_REGISTRY: Registry[Callable[..., Task]] = Registry("task")
-
-
-def register_task(name: str) -> Callable:
-    """Class decorator that registers a `Task` subclass under `name`."""
-    inner = _REGISTRY.register(name)
-
-    def decorator(cls):
-        cls.name = name
-        return inner(cls)
-
-    return decorator
-
-
-def list_tasks(pattern: str = "*") -> list[str]:
-    """Registered task names matching a shell-style pattern."""
-    return _REGISTRY.names(pattern)
-
-
-def create_task(name: str, *, horizon: int, **options: Any) -> Task:
-    """Build the task registered as `name` at the given horizon.
-
-    Unknown names raise `UnknownNameError` (listing the registered ones); an option the task
-    does not take, or an impossible value, raises `TaskConfigError` (a ValueError).
-    """
-    factory = _REGISTRY.get(name)
-    _check_option_names(name, factory, options)
-    return factory(horizon=horizon, **options)
-
-
-def _check_option_names(name: str, factory: Callable, options: dict[str, Any]) -> None:
-    """A one-line TaskConfigError for options `factory` does not take (listing the allowed)."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # no introspectable signature: let the call decide
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        allowed = set(_accepted_options(factory))
-        if not allowed:
-            return
-    else:
-        allowed = set(params)
-    allowed.discard("horizon")
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise TaskConfigError(
-            f"{name}: unknown option{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(allowed)) or '(none)'}"
-        )
-
-
-def _accepted_options(factory: Callable) -> list[str]:
-    """Keyword names accepted along a class's `__init__` chain that forwards `**options` upward."""
-    names: list[str] = []
-    for klass in getattr(factory, "__mro__", ()):
-        init = klass.__dict__.get("__init__")
-        if init is None or klass is object:
-            continue
-        params = inspect.signature(init).parameters
-        keyword_only = inspect.Parameter.KEYWORD_ONLY
-        names += [n for n, p in params.items() if n != "self" and p.kind is keyword_only]
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return names
-    return []  # the chain ends in **kwargs: anything may be accepted
-
+from tasks.base import SPLITS, Batch, Split, Task, TaskConfigError
+from tasks.registry import create_task, list_tasks, register_task
+from zoo.registry import UnknownNameError
 
 # Importing the built-in task modules registers them.
-from tasks import delayed, sequential, teacher_student  # noqa: E402,F401
+from tasks import adding, delayed, digits, sequential, teacher_student, tokens  # noqa: E402,F401
 from tasks.sequential import DatasetUnavailable  # noqa: E402
 from tasks.teacher_student import horizon_to_nu0, nu0_to_horizon  # noqa: E402
 
 __all__ = [
+    "SPLITS",
     "Batch",
     "DatasetUnavailable",
+    "Split",
     "Task",
     "TaskConfigError",
     "UnknownNameError",

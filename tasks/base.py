@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Hashable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 PyTree = Any
+
+# The held-out splits. Training batches (`sample`) come from a third, disjoint part: the
+# validation split is for early stopping and learning-rate tuning, the test split for the
+# reported metric, so choices made on validation never see the test data.
+Split = Literal["validation", "test"]
+SPLITS: tuple[Split, ...] = ("validation", "test")
 
 
 class Batch(NamedTuple):
@@ -24,6 +30,15 @@ class TaskConfigError(ValueError):
     """An impossible task option (for example a horizon longer than the sequence)."""
 
 
+def check_split(task: str, split: Any) -> Split:
+    """`split` if it names a held-out split, else a one-line TaskConfigError."""
+    if split not in SPLITS:
+        raise TaskConfigError(
+            f"{task}: split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}"
+        )
+    return split
+
+
 class Task(abc.ABC):
     """A supervised sequence task with a horizon knob.
 
@@ -34,11 +49,21 @@ class Task(abc.ABC):
     data, so runs that differ only in horizon or seed share one compilation.
     `sample`, `loss` and `metric` must therefore read horizon-dependent values from
     `arrays`/`batch`, never from `self.horizon`.
+
+    Data come in three disjoint parts: `sample` draws training batches, `eval_batch("validation")`
+    and `eval_batch("test")` are fixed held-out sets (the same for every training seed).
+
+    Outputs are what the model emits at every step, `(batch, time, output_size)`; `target_kind`
+    says how the task reads them: "binary" (one logit per step, targets in {0, 1}),
+    "categorical" (`output_size` logits, integer targets `(batch, time)`, inputs one-hot where
+    they are tokens) or "real" (regression). `batch.mask` marks the steps that are scored, so a
+    task scored only at the end masks every other step. Loss and metric are the task's own.
     """
 
     name: ClassVar[str] = ""
     metric_name: ClassVar[str] = "metric"
     higher_is_better: ClassVar[bool] = True
+    target_kind: ClassVar[str] = "real"
 
     horizon: int
     input_size: int
@@ -46,6 +71,7 @@ class Task(abc.ABC):
     seq_len: int
     batch_size: int
     success_threshold: float
+    chance_level: float  # the metric of the best input-blind (constant) predictor: chance
 
     def arrays(self) -> PyTree:
         """Horizon-dependent data that `sample` reads (passed to jitted code as arguments)."""
@@ -56,8 +82,12 @@ class Task(abc.ABC):
         """A training batch, a pure jittable function of `arrays` and `key`."""
 
     @abc.abstractmethod
-    def eval_batch(self) -> Batch:
-        """The fixed held-out evaluation set (same for every seed of this task)."""
+    def eval_batch(self, split: Split = "test") -> Batch:
+        """The fixed held-out set of `split` (same for every training seed of this task).
+
+        "validation" is for early stopping and tuning, "test" (the default) for the reported
+        metric; neither overlaps the other or the training batches of `sample`.
+        """
 
     @abc.abstractmethod
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Helpers shared by the built-in tasks: option checks, fixed evaluation keys, losses."""
+"""Helpers shared by the built-in tasks: option checks, fixed evaluation keys and splits, losses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tasks.base import TaskConfigError
 
@@ -20,6 +21,16 @@ EVAL_SEED = 0x5EED_E7A1
 def eval_key(tag: str) -> jax.Array:
     """A fixed key for the evaluation set named `tag` (independent of any training seed)."""
     return jax.random.fold_in(jax.random.key(EVAL_SEED), zlib.crc32(tag.encode()) & 0x7FFFFFFF)
+
+
+def hold_out(n: int, n_held: int, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split `range(n)` into (kept, held): `n_held` indices chosen by a permutation fixed by `tag`.
+
+    Both are sorted and disjoint; the same for every run (data-set tasks carve their
+    validation split out of the training split with it).
+    """
+    perm = np.random.default_rng(zlib.crc32(tag.encode())).permutation(n)
+    return np.sort(perm[n_held:]), np.sort(perm[:n_held])
 
 
 def _interval(
@@ -100,3 +111,15 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def bernoulli_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Bits ~ Bernoulli(0.5) as float32 {0., 1.}."""
     return jax.random.bernoulli(key, 0.5, shape).astype(jnp.float32)
+
+
+@jax.jit
+def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of logits (batch, time, classes) over the masked steps."""
+    return masked_mean(softmax_cross_entropy(logits, labels), mask)
+
+
+@jax.jit
+def masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Fraction of masked steps whose arg-max class is the label."""
+    return masked_mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32), mask)

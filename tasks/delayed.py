@@ -15,8 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks import register_task
-from tasks.base import Batch, PyTree, Task, TaskConfigError
+from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
 from tasks.common import (
     bernoulli_bits,
     binary_cross_entropy_with_logits,
@@ -25,9 +24,12 @@ from tasks.common import (
     eval_key,
     masked_mean,
 )
+from tasks.registry import register_task
 
 # The input distribution both tasks share: Bernoulli(0.5) bits on one channel.
 BITS_INPUT_KEY = ("bernoulli_bits", 0.5, 1)
+# Held-out sets come from fixed keys of their own (training keys derive from the run's seed).
+EVAL_TAGS = {"validation": "bits/validation", "test": "bits"}
 
 
 def delayed(x: jax.Array, lag: jax.Array) -> jax.Array:
@@ -77,6 +79,8 @@ class _DelayedBits(Task):
 
     metric_name = "bit_accuracy"
     higher_is_better = True
+    target_kind = "binary"
+    chance_level = 0.5
     input_size = 1
     output_size = 1
     n_taps = 1  # how many delayed bits the target is the parity of (1: a copy)
@@ -101,7 +105,7 @@ class _DelayedBits(Task):
             name, "success_threshold", success_threshold, 0.5, 1.0, lo_open=True
         )
         self._arrays: PyTree | None = None
-        self._eval: Batch | None = None
+        self._eval: dict[str, Batch] = {}
 
     def _make(self, arrays: PyTree, key: jax.Array, batch_size: int) -> Batch:
         return parity_batch(
@@ -117,10 +121,12 @@ class _DelayedBits(Task):
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
         return self._make(arrays, key, self.batch_size)
 
-    def eval_batch(self) -> Batch:
-        if self._eval is None:
-            self._eval = self._make(self.arrays(), eval_key("bits"), self.eval_size)
-        return self._eval
+    def eval_batch(self, split: Split = "test") -> Batch:
+        split = check_split(type(self).name, split)
+        if split not in self._eval:
+            key = eval_key(EVAL_TAGS[split])
+            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
+        return self._eval[split]
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         return masked_bce(outputs, batch.targets, batch.mask)
@@ -145,7 +151,9 @@ class DelayedCopy(_DelayedBits):
     Options (defaults): `seq_len=300`, `batch_size=16` (the paper's), `eval_size=256`,
     `success_threshold=0.95`. Input and output size 1 (bits in, one logit out). Loss: BCE on the
     logit over the steps t >= d (the only ones with a target). Metric: bit accuracy on those
-    steps of a fixed held-out set of `eval_size` sequences (same for every seed).
+    steps of a fixed held-out set of `eval_size` sequences (same for every seed); the
+    validation and test sets are drawn from two fixed keys of their own, training batches
+    from keys derived from the run's seed.
 
     Success: held-out bit accuracy >= 0.95. A network that does not carry the bit across the
     delay cannot beat chance (0.5): x_{t-d} is independent of everything it saw since. 0.95

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks import register_task
-from tasks.base import Batch, PyTree, Task, TaskConfigError
-from tasks.common import check_float, check_int, masked_mean, softmax_cross_entropy
+from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
+from tasks.common import check_float, check_int, hold_out, masked_accuracy, masked_cross_entropy
+from tasks.registry import register_task
 
 NUM_CLASSES = 10
 
@@ -32,23 +32,13 @@ class DatasetUnavailable(RuntimeError):
     """
 
 
-@jax.jit
-def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy of logits (batch, time, classes) over the masked steps."""
-    return masked_mean(softmax_cross_entropy(logits, labels), mask)
-
-
-@jax.jit
-def masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    """Fraction of masked steps whose arg-max class is the label."""
-    return masked_mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32), mask)
-
-
 class _LastStepClassification(Task):
     """Shared body: sequences (N, T) of floats, a label each, CE + accuracy at the last step."""
 
     metric_name = "accuracy"
     higher_is_better = True
+    target_kind = "categorical"
+    chance_level = 1.0 / NUM_CLASSES  # the classes are balanced to within a few percent
     input_size = 1
     output_size = NUM_CLASSES
 
@@ -66,6 +56,7 @@ class _LastStepClassification(Task):
 _MNIST1D_LOCK = threading.Lock()
 _MNIST1D_CACHE: dict[int, dict[str, np.ndarray]] = {}
 MNIST1D_LENGTH = 40
+MNIST1D_VALIDATION = 500  # training sequences held out for validation (of 4000)
 
 
 def mnist1d_data(seed: int = 42) -> dict[str, np.ndarray]:
@@ -123,12 +114,14 @@ class MNIST1D(_LastStepClassification):
 
     Data: the `mnist1d` package's procedural generator with its default arguments (5000
     sequences of length 40, 4000 train / 1000 test, generator seed 42), generated offline and
-    cached in-process. Inputs are standardized with the training set's mean and standard
-    deviation, then `horizon` zeros are appended, so `seq_len = 40 + horizon` and the label
-    must be held for `horizon` steps (horizon 0 = the plain task). Targets: the label at every
-    step; loss: 10-way cross-entropy on the last step only; metric: accuracy there on the full
-    test split (1000 sequences, the same for every seed). Training batches draw `batch_size`
-    training sequences uniformly with replacement.
+    cached in-process. A fixed random 500 of the 4000 training sequences form the validation
+    split (`hold_out`), so training draws from the other 3500. Inputs are standardized with
+    the training part's mean and standard deviation, then `horizon` zeros are appended, so
+    `seq_len = 40 + horizon` and the label must be held for `horizon` steps (horizon 0 = the
+    plain task). Targets: the label at every step; loss: 10-way cross-entropy on the last
+    step only; metric: accuracy there on the full test split (1000 sequences, the same for
+    every seed; `eval_batch("validation")`: the 500 validation sequences). Training batches
+    draw `batch_size` training sequences uniformly with replacement.
 
     Options (defaults): `batch_size=64`, `success_threshold=0.6`. Sizes: 1 in, 10 logits out.
 
@@ -150,20 +143,26 @@ class MNIST1D(_LastStepClassification):
         )
         self.seq_len = MNIST1D_LENGTH + self.horizon
         data = mnist1d_data()
-        self._mean = float(data["x"].mean())
-        self._std = float(data["x"].std())
+        train, validation = hold_out(len(data["y"]), MNIST1D_VALIDATION, "mnist1d/validation")
+        self._splits = {
+            "train": (data["x"][train], data["y"][train]),
+            "validation": (data["x"][validation], data["y"][validation]),
+            "test": (data["x_test"], data["y_test"]),
+        }
+        self._mean = float(self._splits["train"][0].mean())
+        self._std = float(self._splits["train"][0].std())
         self._arrays: PyTree | None = None
-        self._eval: Batch | None = None
+        self._eval: dict[str, Batch] = {}
 
     def _inputs(self, x: jax.Array) -> jax.Array:
         return _standardize_and_pad(x, self._mean, self._std, self.horizon)
 
     def arrays(self) -> PyTree:
         if self._arrays is None:
-            data = mnist1d_data()
+            x, y = self._splits["train"]
             self._arrays = {
-                "x": jnp.asarray(data["x"]),
-                "y": jnp.asarray(data["y"]),
+                "x": jnp.asarray(x),
+                "y": jnp.asarray(y),
                 "mean": jax.device_put(np.float32(self._mean)),
                 "std": jax.device_put(np.float32(self._std)),
             }
@@ -172,12 +171,12 @@ class MNIST1D(_LastStepClassification):
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
         return _mnist1d_batch(arrays, key, batch_size=self.batch_size, horizon=self.horizon)
 
-    def eval_batch(self) -> Batch:
-        if self._eval is None:
-            data = mnist1d_data()
-            x = self._inputs(jnp.asarray(data["x_test"]))
-            self._eval = _readout_batch(x, jnp.asarray(data["y_test"]))
-        return self._eval
+    def eval_batch(self, split: Split = "test") -> Batch:
+        split = check_split(type(self).name, split)
+        if split not in self._eval:
+            x, y = self._splits[split]
+            self._eval[split] = _readout_batch(self._inputs(jnp.asarray(x)), jnp.asarray(y))
+        return self._eval[split]
 
     def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
         # Whole training sequences (with their blank tails) back to back.
@@ -343,13 +342,20 @@ class _PixelMNIST(_LastStepClassification):
         # Load eagerly: a missing data set raises DatasetUnavailable from the constructor.
         train_x, train_y = load_mnist("train", data_dir)
         test_x, test_y = load_mnist("test", data_dir, limit=self.eval_size)
-        self._train = (downsample(train_x, self.side).reshape(len(train_y), -1), train_y)
-        self._test = (downsample(test_x, self.side).reshape(len(test_y), -1), test_y)
-        pixels = self._train[0].astype(np.float64) / 255.0
+        train_x = downsample(train_x, self.side).reshape(len(train_y), -1)
+        # Validation: a fixed random twelfth of the training split (5000 of 60000).
+        train, validation = hold_out(len(train_y), len(train_y) // 12, "mnist/validation")
+        validation = validation[: self.eval_size]
+        self._splits = {
+            "train": (train_x[train], train_y[train]),
+            "validation": (train_x[validation], train_y[validation]),
+            "test": (downsample(test_x, self.side).reshape(len(test_y), -1), test_y),
+        }
+        pixels = self._splits["train"][0].astype(np.float64) / 255.0
         self._mean, self._std = float(pixels.mean()), float(pixels.std()) or 1.0
         self.permutation = self._permutation()
         self._arrays: PyTree | None = None
-        self._eval: Batch | None = None
+        self._eval: dict[str, Batch] = {}
 
     def _permutation(self) -> np.ndarray:
         return np.arange(self.seq_len, dtype=np.int32)
@@ -357,8 +363,8 @@ class _PixelMNIST(_LastStepClassification):
     def arrays(self) -> PyTree:
         if self._arrays is None:
             self._arrays = {
-                "images": jnp.asarray(self._train[0]),
-                "labels": jnp.asarray(self._train[1]),
+                "images": jnp.asarray(self._splits["train"][0]),
+                "labels": jnp.asarray(self._splits["train"][1]),
                 "permutation": jnp.asarray(self.permutation),
                 "mean": jax.device_put(np.float32(self._mean)),
                 "std": jax.device_put(np.float32(self._std)),
@@ -368,12 +374,13 @@ class _PixelMNIST(_LastStepClassification):
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
         return _pixel_batch(arrays, key, batch_size=self.batch_size)
 
-    def eval_batch(self) -> Batch:
-        if self._eval is None:
-            a = self.arrays()
-            x = _pixel_inputs(jnp.asarray(self._test[0]), a["permutation"], a["mean"], a["std"])
-            self._eval = _readout_batch(x, jnp.asarray(self._test[1]))
-        return self._eval
+    def eval_batch(self, split: Split = "test") -> Batch:
+        split = check_split(type(self).name, split)
+        if split not in self._eval:
+            a, (images, labels) = self.arrays(), self._splits[split]
+            x = _pixel_inputs(jnp.asarray(images), a["permutation"], a["mean"], a["std"])
+            self._eval[split] = _readout_batch(x, jnp.asarray(labels))
+        return self._eval[split]
 
     def sample_inputs(self, arrays: PyTree, key: jax.Array, length: int) -> jax.Array:
         n = -(-length // self.seq_len)
@@ -397,7 +404,9 @@ class SequentialMNIST(_PixelMNIST):
     (28x28, the classic task); lower resolutions average-pool 4x4 / 2x2 blocks. Pixels are
     scaled to [0, 1] and standardized with the training set's mean and std. Loss: 10-way
     cross-entropy on the last step; metric: accuracy there on the first `eval_size` test
-    images (fixed, the same for every seed).
+    images (fixed, the same for every seed). Validation: a fixed random twelfth of the
+    training split (5000 of 60000, `hold_out`), never trained on; `eval_batch("validation")`
+    scores its first `eval_size` images.
 
     Data come from tensorflow-datasets (`tfds.builder('mnist', data_dir=...)`, read through
     its tensorflow-free array_record data source, or through tensorflow when the prepared

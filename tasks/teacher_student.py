@@ -22,11 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks import register_task
-from tasks.base import Batch, PyTree, Task, TaskConfigError
+from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
 from tasks.common import check_float, check_int, eval_key, masked_mean
+from tasks.registry import register_task
 
 PAPER_NU0_GRID = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
+# Held-out inputs come from fixed keys of their own (training keys derive from the run's seed).
+EVAL_TAGS = {"validation": "teacher_student/validation", "test": "teacher_student"}
 
 
 def horizon_to_nu0(horizon: float) -> float:
@@ -52,30 +54,68 @@ PAPER_HORIZONS = tuple(nu0_to_horizon(v) for v in PAPER_NU0_GRID)
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def make_teacher(
-    nu0: float, *, hidden: int, input_size: int, output_size: int, seq_len: int, seed: int
-) -> dict[str, np.ndarray]:
-    """The teacher's matrices (float64 numpy): see `TeacherStudent` for the construction."""
-    rng = np.random.default_rng(seed)
-    # Random orthogonal basis (QR of a Gaussian matrix, signs fixed so Q is Haar distributed).
+TEACHER_CONSTRUCTIONS = ("zucchet_orvieto", "normal")
+
+
+def zucchet_orvieto_a(rng: np.random.Generator, nu0: float, hidden: int) -> np.ndarray:
+    """The teacher's A as in Zucchet & Orvieto (2024), their code's "dense" linear system.
+
+    A Gaussian matrix G ~ N(0, 1/hidden) is diagonalised, G = V diag(l) V^-1; each eigenvalue
+    keeps its phase and gets the magnitude nu0 + (1 - nu0) tanh(|l|); A = V diag(l') V^-1. A
+    keeps G's (non-orthogonal) eigenvectors, so it is non-normal, and since |l| stays close to
+    the unit disc (circular law), |eig(A)| lies in [nu0, nu0 + tanh(rho(G)) (1 - nu0)], about
+    [nu0, nu0 + 0.76 (1 - nu0)]. Their phase factor max_phase / pi = 3.14 / pi is taken as 1,
+    which keeps real eigenvalues real. The map commutes with complex conjugation, so A is real
+    up to rounding (the imaginary part is dropped, as in their code).
+    """
+    g = rng.standard_normal((hidden, hidden)) / math.sqrt(hidden)
+    eig, vecs = np.linalg.eig(g)
+    mapped = (nu0 + (1.0 - nu0) * np.tanh(np.abs(eig))) * np.exp(1j * np.angle(eig))
+    return (vecs @ np.diag(mapped) @ np.linalg.inv(vecs)).real
+
+
+def normal_a(rng: np.random.Generator, nu0: float, hidden: int) -> np.ndarray:
+    """A normal teacher matrix Q M Q^T with eigenvalue magnitudes nu0 + (1 - nu0) U[0, 1).
+
+    Q is Haar-random orthogonal; M is block-diagonal with 2x2 rotation-scalings
+    r_k [[cos th_k, -sin th_k], [sin th_k, cos th_k]] (eigenvalues r_k e^{+-i th_k}, th_k ~
+    U[0, pi)), plus one real eigenvalue +-r for an odd size; so |eig(A)| lies in [nu0, 1).
+    """
     q, r = np.linalg.qr(rng.standard_normal((hidden, hidden)))
-    q = q * np.sign(np.diag(r))
+    q = q * np.sign(np.diag(r))  # sign fix: Q Haar distributed
     n_pairs = hidden // 2
-    u = rng.uniform(0.0, 1.0, size=n_pairs + hidden % 2)  # magnitude quantiles, fixed by seed
+    u = rng.uniform(0.0, 1.0, size=n_pairs + hidden % 2)
     phases = rng.uniform(0.0, np.pi, size=n_pairs)
     real_sign = rng.choice([-1.0, 1.0])
-    b = rng.standard_normal((hidden, input_size)) / math.sqrt(input_size)
-    c = rng.standard_normal((output_size, hidden)) / math.sqrt(hidden)
-    d = rng.standard_normal((output_size, input_size)) / math.sqrt(input_size)
-
-    mags = np.minimum(nu0 + (1.0 - nu0) * u, np.nextafter(1.0, 0.0))  # in [nu0, 1)
+    mags = np.minimum(nu0 + (1.0 - nu0) * u, np.nextafter(1.0, 0.0))
     m = np.zeros((hidden, hidden))
     for k in range(n_pairs):
         cs, sn = np.cos(phases[k]), np.sin(phases[k])
         m[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = mags[k] * np.array([[cs, -sn], [sn, cs]])
     if hidden % 2:
         m[-1, -1] = real_sign * mags[-1]
-    a = q @ m @ q.T
+    return q @ m @ q.T
+
+
+_CONSTRUCT_A = {"zucchet_orvieto": zucchet_orvieto_a, "normal": normal_a}
+
+
+def make_teacher(
+    nu0: float,
+    *,
+    hidden: int,
+    input_size: int,
+    output_size: int,
+    seq_len: int,
+    seed: int,
+    construction: str = "zucchet_orvieto",
+) -> dict[str, np.ndarray]:
+    """The teacher's matrices (float64 numpy): see `TeacherStudent` for the construction."""
+    rng = np.random.default_rng(seed)
+    a = _CONSTRUCT_A[construction](rng, nu0, hidden)
+    b = rng.standard_normal((hidden, input_size)) / math.sqrt(input_size)
+    c = rng.standard_normal((output_size, hidden)) / math.sqrt(hidden)
+    d = rng.standard_normal((output_size, input_size)) / math.sqrt(input_size)
 
     # Rescale C and D by one common factor so that the expected mean square output over the
     # sequence (from h_0 = 0, x ~ N(0, I)) is 1 per output channel.
@@ -173,28 +213,36 @@ class TeacherStudent(Task):
     """Linear teacher-student regression (Zucchet & Orvieto 2024) with memory `horizon`.
 
     Teacher: `h_{t+1} = A h_t + B x_t`, `y_t = C h_t + D x_t`, h_0 = 0, x_t ~ N(0, I),
-    `teacher_hidden=10` states. Construction, all from `numpy.random.default_rng(teacher_seed)`:
-    A = Q M Q^T with Q a Haar-random orthogonal matrix and M block-diagonal with 2x2 blocks
-    `r_k [[cos th_k, -sin th_k], [sin th_k, cos th_k]]` (a complex-conjugate eigenvalue pair
-    r_k e^{+-i th_k}; an odd hidden size adds one real eigenvalue +-r), phases th_k ~ U[0, pi),
-    magnitudes r_k = nu0 + (1 - nu0) u_k with u_k ~ U[0, 1), so |eig(A)| lies in [nu0, 1) with
-    nu0 = 1 - 1/horizon (`horizon_to_nu0`). B ~ N(0, 1/input_size), C ~ N(0, 1/teacher_hidden),
-    D ~ N(0, 1/input_size); then C and D are divided by one common factor so the expected mean
-    square output over the sequence is 1 per channel (keeps the loss scale comparable across
-    horizons; the metric is scale-free anyway). The random draws (Q, u, phases, B, C, D) depend
-    only on `teacher_seed`, so changing the horizon moves the magnitudes of the same teacher;
-    the training seed never changes the teacher. `arrays()` holds A, B, C, D and the impulse
-    response K (K_0 = D, K_k = C A^(k-1) B); targets are computed as the causal convolution
-    y_t = sum_k K_k x_{t-k}, i.e. the recurrence unrolled exactly (a step-by-step scan is used
-    instead when seq_len^2 * input_size * output_size exceeds 2^24).
+    `teacher_hidden=10` states, nu0 = 1 - 1/horizon (`horizon_to_nu0`). All draws come from
+    `numpy.random.default_rng(teacher_seed)`. A follows `construction`:
+
+    - "zucchet_orvieto" (default), the paper's code: the eigenvalues of a Gaussian matrix
+      G ~ N(0, 1/teacher_hidden) keep their phases and get magnitudes nu0 + (1 - nu0)
+      tanh(|eig G|), on G's eigenvectors (`zucchet_orvieto_a`): A is non-normal and
+      |eig(A)| lies in [nu0, nu0 + tanh(rho(G)) (1 - nu0)], about [nu0, nu0 + 0.76 (1 - nu0)];
+    - "normal", this project's first teacher: A = Q M Q^T, Q Haar-orthogonal, M 2x2 rotation
+      blocks with magnitudes nu0 + (1 - nu0) U[0, 1) (`normal_a`): |eig(A)| in [nu0, 1).
+
+    B ~ N(0, 1/input_size), C ~ N(0, 1/teacher_hidden), D ~ N(0, 1/input_size); then C and D
+    are divided by one common factor so the expected mean square output over the sequence is
+    1 per channel (keeps the loss scale comparable across horizons; the metric is scale-free
+    anyway). The draws depend only on the teacher seed, so changing the horizon moves the
+    magnitudes of the same teacher. `teacher_seed` is an integer (one teacher for every run)
+    or "run": then the run's seed picks the teacher (`run_seed`, which `create_task` passes
+    from the harness), as in the paper's sweeps, where each seed is a new teacher. The teacher
+    lives in `arrays()` (A, B, C, D and the impulse response K: K_0 = D, K_k = C A^(k-1) B),
+    so runs with different teachers share one compilation. Targets are the causal convolution
+    y_t = sum_k K_k x_{t-k}, the recurrence unrolled exactly (a step-by-step scan when
+    seq_len^2 * input_size * output_size exceeds 2^24).
 
     Options (defaults): `seq_len=300`, `batch_size=128`, `input_size=1`, `output_size=1`,
-    `teacher_hidden=10`, `teacher_seed=0`, `eval_size=512`, `success_threshold=0.05`.
-    `horizon` is a float >= 1 (1 means nu0 = 0; the paper's grid is `PAPER_HORIZONS`).
+    `teacher_hidden=10`, `teacher_seed=0`, `construction="zucchet_orvieto"`, `eval_size=512`,
+    `success_threshold=0.05`. `horizon` is a float >= 1 (1 means nu0 = 0; the paper's grid
+    is `PAPER_HORIZONS`). Validation and test inputs come from two fixed keys of their own.
 
     Loss: 0.5 * MSE over all steps and outputs. Metric: relative MSE, the held-out squared
-    error divided by that of the zero predictor (sum of y^2): 1.0 = predicts nothing, 0 =
-    perfect; lower is better. Success: relative MSE <= 0.05, i.e. the student explains at
+    error divided by that of the zero predictor (sum of y^2): 1.0 = predicts nothing (chance),
+    0 = perfect; lower is better. Success: relative MSE <= 0.05, i.e. the student explains at
     least 95% of the teacher's output power. A student that only learns the instantaneous
     part D x, or only the fast modes, stays well above that at long horizons, where the slow
     modes carry most of the output.
@@ -202,6 +250,8 @@ class TeacherStudent(Task):
 
     metric_name = "relative_mse"
     higher_is_better = False
+    target_kind = "real"
+    chance_level = 1.0
 
     def __init__(
         self,
@@ -212,7 +262,9 @@ class TeacherStudent(Task):
         input_size: int = 1,
         output_size: int = 1,
         teacher_hidden: int = 10,
-        teacher_seed: int = 0,
+        teacher_seed: int | str = 0,
+        construction: str = "zucchet_orvieto",
+        run_seed: int | None = None,
         eval_size: int = 512,
         success_threshold: float = 0.05,
     ) -> None:
@@ -224,7 +276,24 @@ class TeacherStudent(Task):
         self.input_size = check_int(name, "input_size", input_size, 1)
         self.output_size = check_int(name, "output_size", output_size, 1)
         self.teacher_hidden = check_int(name, "teacher_hidden", teacher_hidden, 1)
+        if teacher_seed == "run":
+            if run_seed is None:
+                raise TaskConfigError(
+                    f"{name}: teacher_seed='run' needs the run's seed (run_seed), which "
+                    "create_task receives from the harness; got none"
+                )
+            teacher_seed = check_int(name, "run_seed", run_seed, 0)
+        elif isinstance(teacher_seed, str):
+            raise TaskConfigError(
+                f"{name}: teacher_seed must be an integer >= 0 or 'run', got {teacher_seed!r}"
+            )
         self.teacher_seed = check_int(name, "teacher_seed", teacher_seed, 0)
+        if construction not in TEACHER_CONSTRUCTIONS:
+            raise TaskConfigError(
+                f"{name}: construction must be one of "
+                f"{', '.join(map(repr, TEACHER_CONSTRUCTIONS))}, got {construction!r}"
+            )
+        self.construction = construction
         self.eval_size = check_int(name, "eval_size", eval_size, 1)
         self.success_threshold = check_float(
             name, "success_threshold", success_threshold, 0.0, 1.0, lo_open=True, hi_open=True
@@ -236,9 +305,10 @@ class TeacherStudent(Task):
             output_size=self.output_size,
             seq_len=self.seq_len,
             seed=self.teacher_seed,
+            construction=self.construction,
         )
         self._arrays: PyTree | None = None
-        self._eval: Batch | None = None
+        self._eval: dict[str, Batch] = {}
 
     def teacher_outputs(self, arrays: PyTree, x: jax.Array) -> jax.Array:
         """The teacher's outputs (batch, time, output_size) for inputs (batch, time, input_size)."""
@@ -262,10 +332,12 @@ class TeacherStudent(Task):
     def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
         return self._make(arrays, key, self.batch_size)
 
-    def eval_batch(self) -> Batch:
-        if self._eval is None:
-            self._eval = self._make(self.arrays(), eval_key("teacher_student"), self.eval_size)
-        return self._eval
+    def eval_batch(self, split: Split = "test") -> Batch:
+        split = check_split(type(self).name, split)
+        if split not in self._eval:
+            key = eval_key(EVAL_TAGS[split])
+            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
+        return self._eval[split]
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         return half_mse(outputs, batch.targets, batch.mask)
@@ -293,5 +365,5 @@ class TeacherStudent(Task):
     def describe(self) -> str:
         return (
             f"{self.name}(horizon={self.horizon:g} (nu0={self.nu0:.4g}), seq_len={self.seq_len}, "
-            f"teacher_seed={self.teacher_seed})"
+            f"teacher_seed={self.teacher_seed}, construction={self.construction})"
         )
