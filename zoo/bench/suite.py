@@ -469,8 +469,9 @@ def _architecture_options(arch: str) -> list[str] | None:
     """The keyword options the architecture's factory takes (None: any, it has **options)."""
     from zoo.architectures.registry import ARCHITECTURES
 
-    try:
-        params = inspect.signature(ARCHITECTURES.get(arch)).parameters.values()
+    factory = ARCHITECTURES.get(arch)
+    try:  # a class's own __init__ (nnx's metaclass hides it behind *args, **kwargs)
+        params = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory).parameters.values()
     except (TypeError, ValueError):
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
