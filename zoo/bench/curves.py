@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from zoo.bench.record import _write_durably
+from zoo.bench.record import _write_all
 
 CURVES_CSV = "curves.csv"
 CURVE_COLUMNS = ["run_id", "step", "train_loss", "val_metric"]
@@ -43,7 +43,8 @@ def append_curve(path: Path, run_id: str, curve: Sequence[Sequence[float]]) -> N
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":  # a line cut off by a crash: keep it apart
                 text = "\n" + text
-        _write_durably(f, text.encode("utf-8"))
+        _write_all(f, text.encode("utf-8"))
+        os.fsync(f.fileno())
 
 
 def keep_runs(path: Path, run_ids: set[str]) -> None:
