@@ -57,8 +57,9 @@ def test_a_resumed_run_has_the_uninterrupted_curve(tmp_path):
 
 
 def test_validation_decides_and_test_is_reported(tmp_path):
-    spec = spec_with(eval_split="validation")
+    spec = spec_with(eval_split="validation", steps=20)  # unsolved: the two splits' metrics differ
     result = train_run(spec, tmp_path / "run")
+    assert result.metric != result.val_metric
     task = build_task(spec)
     model = load_trained_model(tmp_path / "run", build_model(spec, task))
     test, validation = task.eval_batch("test"), task.eval_batch("validation")
@@ -75,3 +76,24 @@ def test_n_params_is_the_models_count(tmp_path, stack):
     assert result.n_params == count_params(build_model(spec, build_task(spec)))
     if not stack:  # tanh RNN, N = 8, one input, one output: W, V, b, then the readout's C, d
         assert result.n_params == 8 * 8 + 1 * 8 + 8 + 8 * 1 + 1
+
+
+def test_curve_train_loss_is_the_mean_over_each_span_between_evaluations(tmp_path):
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from zoo.bench.steps import build_steps, make_optimizer, set_learning_rate
+    from zoo.bench.train import _DATA
+
+    spec = spec_with(stop_at_success=False)
+    result = train_run(spec, tmp_path / "run")
+    # The same 60 steps as one chunk: per-step losses, then their means over 1-20, 21-40, 41-60.
+    task = build_task(spec)
+    graphdef, params = nnx.split(build_model(spec, task))
+    tx = make_optimizer(spec.train.clip)
+    steps = build_steps(graphdef, task, tx)
+    key = jax.random.fold_in(jax.random.key(spec.seed), _DATA)
+    _, _, losses = steps.train(params, set_learning_rate(tx.init(params), spec.train.lr), task.arrays(), key, 0, n=60)
+    expected = np.asarray(losses).reshape(3, 20).mean(axis=1)
+    np.testing.assert_allclose([row[1] for row in result.curve], expected, rtol=1e-5)
