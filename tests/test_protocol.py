@@ -244,3 +244,17 @@ def test_curves_keep_only_finished_runs(tmp_path):
     assert df["step"].tolist() == [20, 40, 20] and np.isnan(df["val_metric"][1])
     curves.keep_runs(path, {"g-h-i-j-k-l"})  # the first run's row never made it to runs.csv
     assert curves.read_curves(path)["run_id"].tolist() == ["g-h-i-j-k-l"]
+
+
+def test_the_catalogue_counts_grids_recipes_and_tuning_runs():
+    import tomllib
+
+    from zoo.bench.catalogue import count_runs
+
+    raw = suite(archs={"rnn": {}, "gru": {}}, experiments=[{**TASK, "horizons": {"from": 2, "to": 8, "count": 3}}],
+                tuning={"lrs": [1e-3, 1e-2], "seeds": [7], "horizons": [2]})
+    s = parse(raw)
+    assert count_runs(raw) == len(s.runs) + len(s.tuning) == 2 * 3 * 2 + 2 * 1 * 2
+    path = ROOT / "tests" / "data" / "protocol.toml"
+    s = load_suite(str(path), validate_models=False)
+    assert count_runs(tomllib.loads(path.read_text())) == len(s.runs) + len(s.tuning)
