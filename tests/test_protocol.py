@@ -45,7 +45,8 @@ def test_suites_without_the_new_keys_keep_their_run_ids():
 def test_new_settings_are_part_of_the_run_id():
     plain = parse(suite()).runs[0]
     stacked = parse(suite(defaults={"hidden_size": 8, "steps": 40, "eval_every": 20, "depth": 2})).runs[0]
-    full = parse(suite(defaults={"hidden_size": 8, "steps": 40, "eval_every": 20, "stop_at_success": False})).runs[0]
+    defaults = {"hidden_size": 8, "steps": 40, "eval_every": 20}
+    full = parse(suite(defaults={**defaults, "stop_at_success": False})).runs[0]
     assert len({plain.run_id, stacked.run_id, full.run_id}) == 3
 
 
@@ -163,14 +164,16 @@ def test_the_chosen_rate_is_the_one_the_tuning_runs_imply(tmp_path):
     # rnn/none: 1e-3 solves 1 of 2; 1e-2 and 3e-2 solve both, 3e-2 sooner (median 30 < 50) -> 3e-2.
     # rnn/pre: 3e-2 diverges once (1 of 2); 1e-3 and 1e-2 tie on all three criteria (both
     # solved at steps 40, validation 1.0): the smaller rate wins -> 1e-3.
-    rows = [
-        _tuning_row("rnn", "none", 1e-3, 10, "solved", 40, 1.0), _tuning_row("rnn", "none", 1e-3, 11, "unsolved", "", 0.7),
-        _tuning_row("rnn", "none", 1e-2, 10, "solved", 40, 1.0), _tuning_row("rnn", "none", 1e-2, 11, "solved", 60, 1.0),
-        _tuning_row("rnn", "none", 3e-2, 10, "solved", 20, 1.0), _tuning_row("rnn", "none", 3e-2, 11, "solved", 40, 1.0),
-        _tuning_row("rnn", "pre", 1e-3, 10, "solved", 40, 1.0), _tuning_row("rnn", "pre", 1e-3, 11, "solved", 40, 1.0),
-        _tuning_row("rnn", "pre", 1e-2, 10, "solved", 40, 1.0), _tuning_row("rnn", "pre", 1e-2, 11, "solved", 40, 1.0),
-        _tuning_row("rnn", "pre", 3e-2, 10, "solved", 20, 1.0), _tuning_row("rnn", "pre", 3e-2, 11, "diverged", "", ""),
+    # (flossing, lr, seed, status, steps to success, validation metric)
+    runs = [
+        ("none", 1e-3, 10, "solved", 40, 1.0), ("none", 1e-3, 11, "unsolved", "", 0.7),
+        ("none", 1e-2, 10, "solved", 40, 1.0), ("none", 1e-2, 11, "solved", 60, 1.0),
+        ("none", 3e-2, 10, "solved", 20, 1.0), ("none", 3e-2, 11, "solved", 40, 1.0),
+        ("pre", 1e-3, 10, "solved", 40, 1.0), ("pre", 1e-3, 11, "solved", 40, 1.0),
+        ("pre", 1e-2, 10, "solved", 40, 1.0), ("pre", 1e-2, 11, "solved", 40, 1.0),
+        ("pre", 3e-2, 10, "solved", 20, 1.0), ("pre", 3e-2, 11, "diverged", "", ""),
     ]
+    rows = [_tuning_row("rnn", *run) for run in runs]
     pd.DataFrame(rows).to_csv(tmp_path / tuning.TUNING_RUNS_CSV, index=False)
     table = tuning.write_tuning_csv(tmp_path)
     written = pd.read_csv(tmp_path / tuning.TUNING_CSV)

@@ -94,6 +94,7 @@ def test_curve_train_loss_is_the_mean_over_each_span_between_evaluations(tmp_pat
     tx = make_optimizer(spec.train.clip)
     steps = build_steps(graphdef, task, tx)
     key = jax.random.fold_in(jax.random.key(spec.seed), _DATA)
-    _, _, losses = steps.train(params, set_learning_rate(tx.init(params), spec.train.lr), task.arrays(), key, 0, n=60)
+    opt_state = set_learning_rate(tx.init(params), spec.train.lr)
+    _, _, losses = steps.train(params, opt_state, task.arrays(), key, 0, n=60)
     expected = np.asarray(losses).reshape(3, 20).mean(axis=1)
     np.testing.assert_allclose([row[1] for row in result.curve], expected, rtol=1e-5)

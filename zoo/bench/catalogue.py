@@ -14,7 +14,8 @@ def _n_horizons(horizons) -> int:
         from zoo.bench.stats import horizon_grid
 
         try:
-            return len(horizon_grid(horizons, integer=all(isinstance(horizons.get(k), int) for k in ("from", "to"))))
+            integer = all(isinstance(horizons.get(k), int) for k in ("from", "to"))
+            return len(horizon_grid(horizons, integer=integer))
         except (TypeError, ValueError):
             return 0
     return len(horizons)

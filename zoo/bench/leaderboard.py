@@ -37,9 +37,9 @@ def write_leaderboard(out_dir: Path, *, title: str | None = None, description: s
     # Integral horizons/steps print as "100", not "100.0"; others keep full precision (repr).
     text = board.to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True), lineterminator="\n")
     _atomic_write(csv_path, text)
-    breaks = horizons(runs)
-    _atomic_write(out_dir / "horizons.csv", breaks.to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True),
-                                                          lineterminator="\n"))
+    breaks = horizons(runs).to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True),
+                                   lineterminator="\n")
+    _atomic_write(out_dir / "horizons.csv", breaks)
     write_tuning_csv(out_dir)
     _atomic_write(html_path, render_html(runs, board, title, description))
     return csv_path, html_path

@@ -335,7 +335,7 @@ def parse_suite(
         raise _fail(f"{name}.experiments", "needs at least one [[experiments]] table with a task and horizons")
     tuning = None
     if "tuning" in raw:
-        exp_tasks = sorted({e.get("task") for e in experiments if isinstance(e, dict) and isinstance(e.get("task"), str)})
+        exp_tasks = sorted({e["task"] for e in experiments if isinstance(e, dict) and isinstance(e.get("task"), str)})
         tuning = parse_tuning(raw["tuning"], f"{name}.tuning", reported_seeds=n_seeds, tasks=exp_tasks)
 
     defaults = _table(raw.get("defaults", {}), f"{name}.defaults")

@@ -71,7 +71,8 @@ def parse_tuning(table: Any, where: str, *, reported_seeds: int, tasks: list[str
                 raise _fail(f"{where}.horizons", f"{task!r} is no experiment's task; tasks: {', '.join(tasks)} "
                                                  "(or give a list, or {from, to, count}, for every task)")
     elif horizons is not None and not isinstance(horizons, (list, dict)):
-        raise _fail(f"{where}.horizons", f"must be a list, {{from, to, count}} or a table per task, got {horizons!r}")
+        raise _fail(f"{where}.horizons",
+                    f"must be a list, {{from, to, count}} or a table per task, got {horizons!r}")
     return Tuning(lrs=tuple(float(v) for v in lrs), seeds=tuple(seeds), horizons=horizons)
 
 
@@ -110,7 +111,8 @@ def apply_choice(suite, table):
     keeps its runs as they are; they are skipped for the same reason.
     """
     chosen = table[table["chosen"].astype(bool)]
-    lr = {(a, t, f): float(v) for a, t, f, v in zip(chosen["arch"], chosen["task"], chosen["flossing"], chosen["lr"])}
+    keys = zip(chosen["arch"], chosen["task"], chosen["flossing"])
+    lr = {key: float(v) for key, v in zip(keys, chosen["lr"])}
     runs = tuple(
         dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=lr[key]))
         if (key := (spec.arch, spec.task, spec.flossing)) in lr else spec
