@@ -58,6 +58,14 @@ def test_tuned_suite_end_to_end(tmp_path: Path) -> None:
         assert counts[run_id] == math.ceil(trained / 20), run_id
     assert set(counts.index) == set(every["run_id"])
 
+    # A reported run (its rate the tuned one) and a tuning run load back from their checkpoints.
+    import zoo.bench as bench
+
+    for row in (runs.iloc[0], tuning_runs.iloc[0]):
+        model, task = bench.load_trained_model(out, row["run_id"], suite=str(SUITE))
+        batch = task.eval_batch("test")
+        assert float(task.metric(model(batch.inputs), batch)) == pytest.approx(row["metric"], abs=1e-5)
+
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "4 runs, 4 already done" in again.stderr and "8 runs, 8 already done" in again.stderr
