@@ -185,6 +185,13 @@ def test_the_chosen_rate_is_the_one_the_tuning_runs_imply(tmp_path):
     assert {(r.flossing, r.train.lr) for r in tuned.runs} == {("none", 3e-2), ("pre", 1e-3)}
     none_ids = lambda suite_: {r.run_id for r in suite_.runs if r.flossing == "none"}  # noqa: E731
     assert none_ids(tuned).isdisjoint(none_ids(s))  # the rate is part of a run's id
+    # Rows of another version of the suite (a rate 0.1 no longer tuned) never win the choice.
+    stale = _tuning_row("rnn", "none", 0.1, 10, "solved", 1, 1.0)
+    pd.DataFrame([*rows, stale, {**stale, "seed": 11, "run_id": "x-y-z-w-v-u"}]).to_csv(
+        tmp_path / tuning.TUNING_RUNS_CSV, index=False)
+    assert 0.1 in set(tuning.write_tuning_csv(tmp_path).query("chosen")["lr"])
+    again = tuning.write_tuning_csv(tmp_path, [r["run_id"] for r in rows])
+    assert again.query("chosen").set_index("flossing")["lr"].to_dict() == {"none": 3e-2, "pre": 1e-3}
 
 
 # --------------------------------------------------------------------------- tables

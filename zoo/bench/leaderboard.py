@@ -1,5 +1,5 @@
-"""Write a result folder's ``leaderboard.csv``, ``horizons.csv``, ``leaderboard.html`` (and
-``tuning.csv`` where it has tuning runs) from its ``runs.csv``.
+"""Write a result folder's ``leaderboard.csv``, ``horizons.csv`` and ``leaderboard.html`` from
+its ``runs.csv``.
 
 The numbers come from `aggregate` (pure pandas), the page from `render`; this module does the
 file I/O, atomically, because a browser or a CI step may read the files while the harness is
@@ -23,9 +23,7 @@ __all__ = ["BOARD_COLUMNS", "RUNS_COLUMNS", "aggregate", "order_flossing", "read
 
 def write_leaderboard(out_dir: Path, *, title: str | None = None, description: str = "") -> tuple[Path, Path]:
     """Read ``out_dir/runs.csv``; write ``leaderboard.csv``, ``horizons.csv`` and ``leaderboard.html``
-    (and ``tuning.csv`` from ``tuning_runs.csv``, if any) atomically."""
-    from zoo.bench.tuning import write_tuning_csv
-
+    atomically. (``tuning.csv`` is the runner's: it chooses from the suite's own tuning runs.)"""
     out_dir = Path(out_dir)
     runs = read_runs(out_dir / "runs.csv")
     board = aggregate(runs)
@@ -40,7 +38,6 @@ def write_leaderboard(out_dir: Path, *, title: str | None = None, description: s
     breaks = horizons(runs).to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True),
                                    lineterminator="\n")
     _atomic_write(out_dir / "horizons.csv", breaks)
-    write_tuning_csv(out_dir)
     _atomic_write(html_path, render_html(runs, board, title, description))
     return csv_path, html_path
 

@@ -106,7 +106,7 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
 
 
 def summary_line(spec: RunSpec, result: RunResult, metric_name: str) -> str:
-    """`rnn delayed_copy h=20 pre s=0 lr=0.001: solved at step 400 (accuracy 0.97) 3.1s`."""
+    """`rnn delayed_copy h=20 pre lr=0.001 s=0: solved at step 400 (accuracy 0.97) 3.1s`."""
     what = {
         "solved": f"solved at step {result.steps_to_success}",
         "unsolved": f"not solved in {result.steps_trained} steps",
@@ -117,7 +117,7 @@ def summary_line(spec: RunSpec, result: RunResult, metric_name: str) -> str:
         metric = f" ({result.note})"
     else:
         metric = f" ({metric_name} {result.metric:.4g})"
-    return (f"{spec.arch} {spec.task} h={spec.horizon:g} {spec.flossing} s={spec.seed} lr={spec.train.lr:g}: "
+    return (f"{spec.arch} {spec.task} h={spec.horizon:g} {spec.flossing} lr={spec.train.lr:g} s={spec.seed}: "
             f"{what}{metric} {result.wall_time_s:.1f}s")
 
 
@@ -192,7 +192,7 @@ def run_suite(
             if suite.tuning:
                 done += _run_phase(suite, suite.tuning, f"{suite.name} tuning", out_dir / TUNING_RUNS_CSV, out_dir,
                                    run, keep_checkpoints, stream, executor_options)
-                suite = apply_choice(suite, write_tuning_csv(out_dir))
+                suite = apply_choice(suite, write_tuning_csv(out_dir, [r.run_id for r in suite.tuning]))
             done += _run_phase(suite, suite.runs, suite.name, out_dir / "runs.csv", out_dir, run, keep_checkpoints,
                                stream, executor_options)
         finally:

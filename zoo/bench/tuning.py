@@ -84,22 +84,27 @@ def tuning_horizons(tuning: Tuning, task: str) -> Any:
     return h
 
 
-def choose_lrs(tuning_runs):
-    """tuning.csv from the tuning runs' rows (a DataFrame as `record.read_runs` gives it)."""
+def choose_lrs(tuning_runs, run_ids=None):
+    """tuning.csv from the tuning runs' rows (a DataFrame as `record.read_runs` gives it), only
+    those of `run_ids` if given: rows of an earlier version of the suite (other rates, other
+    settings) must not win the choice."""
     from zoo.bench.stats import tuning_table
 
+    if run_ids is not None:
+        tuning_runs = tuning_runs[tuning_runs["run_id"].isin(set(run_ids))]
     return tuning_table(tuning_runs, metric="val_metric")
 
 
-def write_tuning_csv(out_dir: Path):
-    """Read ``tuning_runs.csv``, write ``tuning.csv``; return the table (None without tuning runs)."""
+def write_tuning_csv(out_dir: Path, run_ids=None):
+    """Read ``tuning_runs.csv``, write ``tuning.csv`` from the rows of `run_ids` (default: all);
+    return the table (None without tuning runs)."""
     from zoo.bench.leaderboard import _atomic_write
     from zoo.bench.record import read_runs
 
     path = Path(out_dir) / TUNING_RUNS_CSV
     if not path.exists():
         return None
-    table = choose_lrs(read_runs(path))
+    table = choose_lrs(read_runs(path), run_ids)
     _atomic_write(Path(out_dir) / TUNING_CSV, table.to_csv(index=False, lineterminator="\n"))
     return table
 
