@@ -268,3 +268,20 @@ def test_the_catalogue_counts_grids_recipes_and_tuning_runs():
     path = ROOT / "tests" / "data" / "protocol.toml"
     s = load_suite(str(path), validate_models=False)
     assert count_runs(tomllib.loads(path.read_text())) == len(s.runs) + len(s.tuning)
+
+
+def test_the_lstm_examples_differ_only_in_the_recipe():
+    shared = load_suite(str(ROOT / "docs" / "examples" / "lstm_shared_recipe.toml"), validate_models=False)
+    tuned = load_suite(str(ROOT / "docs" / "examples" / "lstm_tuned_recipe.toml"), validate_models=False)
+    assert not shared.tuning and len(tuned.tuning) == 3 * 2  # lrs x tuning seeds at one horizon
+    slots = lambda s: [(r.arch, r.task, r.horizon, r.seed, r.task_options) for r in s.runs]  # noqa: E731
+    assert slots(shared) == slots(tuned)
+    assert {(r.train.clip, r.train.eval_split) for r in shared.runs} == {(0.03, "test")}
+    assert {(r.train.clip, r.train.eval_split) for r in tuned.runs} == {(0.0, "validation")}
+
+
+@pytest.mark.slow
+def test_the_long_horizon_draft_validates():
+    draft = load_suite(str(ROOT / "docs" / "examples" / "long_horizon_protocol.toml"))
+    assert len(draft.runs) == 10 * 2 * 6 * (5 + 5 + 6 + 6 + 5 + 4 + 4 + 6)  # seeds x modes x archs x horizons
+    assert {r.seed for r in draft.tuning}.isdisjoint({r.seed for r in draft.runs})
