@@ -74,22 +74,30 @@ def read_results(folder: str | Path):
 
 
 def load_trained_model(folder: str | Path, run_id: str, *, suite: str | None = None, plugins: list[str] = ()):
-    """`(model, task)` of a finished run, with its newest checkpointed parameters.
+    """`(model, task)` of a finished run (a reported or a tuning run), with its newest checkpointed parameters.
 
     The run's configuration comes from its suite: the `suite` column of runs.csv (a shipped
     suite), or `suite=` (a name or the .toml path) for a suite file of your own.
     """
+    import pandas as pd
+
     from zoo.bench import checkpoint
     from zoo.bench.record import read_runs
     from zoo.bench.spec import build_model, build_task
+    from zoo.bench.tuning import TUNING_CSV, TUNING_RUNS_CSV, apply_choice
 
     runs = read_runs(Path(folder) / "runs.csv")
+    if (Path(folder) / TUNING_RUNS_CSV).is_file():
+        runs = pd.concat([runs, read_runs(Path(folder) / TUNING_RUNS_CSV)])
     row = runs[runs["run_id"] == run_id]
     if row.empty:
-        raise KeyError(f"no run {run_id!r} in {folder}/runs.csv")
+        raise KeyError(f"no run {run_id!r} in {folder}/runs.csv or {TUNING_RUNS_CSV}")
     name = suite or row["suite"].iloc[0]
-    specs = load_suite(name, tasks=[row["task"].iloc[0]], plugins=list(plugins), validate_models=False).runs
-    spec = next((s for s in specs if s.run_id == run_id), None)
+    found = load_suite(name, tasks=[row["task"].iloc[0]], archs=[row["arch"].iloc[0]],
+                       plugins=list(plugins), validate_models=False)
+    if found.tuning and (Path(folder) / TUNING_CSV).is_file():  # the reported runs' rates are the tuned ones
+        found = apply_choice(found, pd.read_csv(Path(folder) / TUNING_CSV))
+    spec = next((s for s in (*found.runs, *found.tuning) if s.run_id == run_id), None)
     if spec is None:
         raise KeyError(f"run {run_id!r} is not a run of suite {name!r} as it reads now; pass suite=")
     task = build_task(spec)

@@ -2,7 +2,11 @@
 
 The question a suite answers is "how long a horizon can gradient descent bridge, per
 architecture, with and without flossing?", so the board is one row per (arch, task, horizon,
-flossing) plus the longest horizon still solved by at least half the seeds.
+flossing) plus the longest horizon still solved by at least half the seeds, the Wilson 95%
+interval of its success rate, and the exact McNemar p-value of flossing against none on the
+same seeds. `horizons` is horizons.csv: per (arch, task, flossing) the breaking horizon h50
+with its interval, and the McNemar p-value pooled over horizons. The statistics are
+zoo.bench.stats'.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 from zoo.bench.record import FLOSSING_MODES, normalise
+from zoo.bench.stats import (
+    H50_COLUMNS, add_wilson_intervals, h50_table, mcnemar_table, success_counts,
+)
 
 GROUP_KEYS = ["arch", "task", "horizon", "flossing"]
 # The first seven columns are a contract with users and outside checks; the rest may grow.
@@ -20,7 +27,11 @@ BOARD_COLUMNS = [
     "arch", "task", "horizon", "flossing", "n_runs", "successes", "success_rate",
     "diverged", "median_metric", "metric_name", "median_steps_to_success",
     "median_lambda1_before", "median_lambda1_after", "longest_horizon",
+    "lr", "ci_low", "ci_high", "p_mcnemar",
 ]  # fmt: skip
+# horizons.csv: stats.H50_COLUMNS, then the McNemar p-value of the mode against none pooled
+# over the curve's horizons (empty for none itself).
+HORIZON_COLUMNS = [*H50_COLUMNS, "p_mcnemar"]
 _INT_BOARD_COLUMNS = ["n_runs", "successes", "diverged"]
 
 # A cell solved by at least this fraction of seeds counts as "bridged" for longest_horizon.
@@ -58,12 +69,47 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         median_steps_to_success=("_steps_ok", "median"),
         median_lambda1_before=("lambda1_before", "median"),
         median_lambda1_after=("lambda1_after", "median"),
+        lr=("lr", _the_one),
     ).reset_index()
     board["success_rate"] = board["successes"] / board["n_runs"]
     board["longest_horizon"] = _longest_horizon(board)
+    board = add_wilson_intervals(board)
+    board = board.merge(_mcnemar(df, list(GROUP_KEYS)), on=GROUP_KEYS, how="left")
     board[_INT_BOARD_COLUMNS] = board[_INT_BOARD_COLUMNS].astype(int)
     board = board.sort_values(["task", "arch", "flossing", "horizon"], kind="stable")
     return board[BOARD_COLUMNS].reset_index(drop=True)
+
+
+def _the_one(values: pd.Series) -> float:
+    # The cell's learning rate (tuned or set); NaN if its runs differ (an edited suite).
+    distinct = values.dropna().unique()
+    return float(distinct[0]) if len(distinct) == 1 else np.nan
+
+
+def _mcnemar(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`keys` + `p_mcnemar`: each flossing mode against none on the same seeds, per `keys` less flossing."""
+    by = [k for k in keys if k != "flossing"]
+    try:
+        table = mcnemar_table(runs, by=by)
+    except ValueError:  # a seed recorded twice under two configurations: no clean pairing
+        return pd.DataFrame(columns=[*keys, "p_mcnemar"])
+    table = table.rename(columns={"p_value": "p_mcnemar"})
+    return table[table["n_pairs"] > 0][[*keys, "p_mcnemar"]]
+
+
+def horizons(runs: pd.DataFrame, **h50_options) -> pd.DataFrame:
+    """horizons.csv: per (arch, task, flossing), h50 and its interval (stats.h50_table) and
+    the McNemar p-value against none pooled over horizons.
+
+    Horizons <= 0 (mnist1d's "no blank steps") have no logarithm: the fit leaves them out.
+    """
+    df = finished(normalise(runs))
+    df = df[df["horizon"] > 0]
+    if df.empty:
+        return pd.DataFrame(columns=HORIZON_COLUMNS)
+    table = h50_table(success_counts(df), **h50_options)
+    table = table.merge(_mcnemar(df, ["arch", "task", "flossing"]), on=["arch", "task", "flossing"], how="left")
+    return table[HORIZON_COLUMNS]
 
 
 def _first_nonblank(values: pd.Series) -> str:

@@ -9,16 +9,36 @@ from zoo.bench.outdir import reference_folder
 from zoo.bench.suite import CONFIG_DIR, list_suites
 
 
+def _n_horizons(horizons) -> int:
+    if isinstance(horizons, dict):  # {from, to, count}: the grid after rounding
+        from zoo.bench.stats import horizon_grid
+
+        try:
+            integer = all(isinstance(horizons.get(k), int) for k in ("from", "to"))
+            return len(horizon_grid(horizons, integer=integer))
+        except (TypeError, ValueError):
+            return 0
+    return len(horizons)
+
+
 def count_runs(raw: dict) -> int | None:
-    """Runs a parsed suite expands to (None when it runs every registered architecture)."""
+    """Runs a parsed suite expands to, tuning runs included (None when it runs every registered
+    architecture)."""
     seeds = raw.get("seeds", 1)
+    tuning = raw.get("tuning") if isinstance(raw.get("tuning"), dict) else None
     total = 0
     for exp in raw.get("experiments", []):
-        archs = exp.get("archs", raw.get("archs"))
+        archs = exp.get("archs", raw.get("archs"))  # a list, or the [archs.NAME] tables
         if archs is None:
             return None
         modes = exp.get("flossing", raw.get("flossing", ["none"]))
-        total += len(exp.get("horizons", [])) * len(archs) * len(modes) * seeds
+        total += _n_horizons(exp.get("horizons", [])) * len(archs) * len(modes) * seeds
+        if tuning:
+            at = tuning.get("horizons")
+            if isinstance(at, dict) and not {"from", "to", "count"} & set(at):
+                at = at.get(exp.get("task"))
+            n = _n_horizons(exp.get("horizons", []) if at is None else at)
+            total += n * len(archs) * len(modes) * len(tuning.get("lrs", [])) * len(tuning.get("seeds", []))
     return total
 
 

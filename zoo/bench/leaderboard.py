@@ -1,4 +1,5 @@
-"""Write a result folder's ``leaderboard.csv`` and ``leaderboard.html`` from its ``runs.csv``.
+"""Write a result folder's ``leaderboard.csv``, ``horizons.csv`` and ``leaderboard.html`` from
+its ``runs.csv``.
 
 The numbers come from `aggregate` (pure pandas), the page from `render`; this module does the
 file I/O, atomically, because a browser or a CI step may read the files while the harness is
@@ -11,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from zoo.bench.aggregate import BOARD_COLUMNS, aggregate, order_flossing
+from zoo.bench.aggregate import BOARD_COLUMNS, aggregate, horizons, order_flossing
 from zoo.bench.record import COLUMNS as RUNS_COLUMNS
 from zoo.bench.record import read_runs
 from zoo.bench.render import _fmt_num, render_html
@@ -21,7 +22,8 @@ __all__ = ["BOARD_COLUMNS", "RUNS_COLUMNS", "aggregate", "order_flossing", "read
 
 
 def write_leaderboard(out_dir: Path, *, title: str | None = None, description: str = "") -> tuple[Path, Path]:
-    """Read ``out_dir/runs.csv``; write ``leaderboard.csv`` and ``leaderboard.html`` atomically."""
+    """Read ``out_dir/runs.csv``; write ``leaderboard.csv``, ``horizons.csv`` and ``leaderboard.html``
+    atomically. (``tuning.csv`` is the runner's: it chooses from the suite's own tuning runs.)"""
     out_dir = Path(out_dir)
     runs = read_runs(out_dir / "runs.csv")
     board = aggregate(runs)
@@ -33,6 +35,9 @@ def write_leaderboard(out_dir: Path, *, title: str | None = None, description: s
     # Integral horizons/steps print as "100", not "100.0"; others keep full precision (repr).
     text = board.to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True), lineterminator="\n")
     _atomic_write(csv_path, text)
+    breaks = horizons(runs).to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True),
+                                   lineterminator="\n")
+    _atomic_write(out_dir / "horizons.csv", breaks)
     _atomic_write(html_path, render_html(runs, board, title, description))
     return csv_path, html_path
 

@@ -48,6 +48,11 @@ class RunResult:
     grad_norm_before: float = math.nan
     grad_norm_after: float = math.nan
     note: str = ""
+    val_metric: float = math.nan  # the validation split's metric of the final parameters
+    n_params: int | None = None  # zoo.architectures.stack.count_params of the model
+    # (step, mean training loss since the previous evaluation, validation metric) at every
+    # evaluation: the run's rows of curves.csv, not a runs.csv column.
+    curve: list = dataclasses.field(default_factory=list, metadata={"column": False})
 
     @classmethod
     def not_trained(cls, status: str, note: str, *, steps_trained: int = 0, wall_time_s: float = 0.0) -> RunResult:
@@ -59,9 +64,12 @@ class RunResult:
 # The spec's half of the row (see make_row), then the result's fields in their order.
 SPEC_COLUMNS = ["run_id", "suite", "arch", "task", "horizon", "flossing", "seed", "hidden_size", "lr",
                 "max_steps"]
-_RESULT = [f.name for f in dataclasses.fields(RunResult)]  # status, metric, success, ...
-COLUMNS = [*SPEC_COLUMNS, "status", "metric_name", "metric", "higher_is_better", *_RESULT[2:]]
-TEXT_COLUMNS = ["run_id", "suite", "arch", "task", "flossing", "status", "metric_name", "note"]
+_RESULT = [f.name for f in dataclasses.fields(RunResult) if f.metadata.get("column", True)]
+# The protocol's recipe (issue 15), after the columns older files have, so those keep their order.
+RECIPE_COLUMNS = ["clip", "depth", "block", "readout", "stop_at_success", "eval_split"]
+COLUMNS = [*SPEC_COLUMNS, "status", "metric_name", "metric", "higher_is_better", *_RESULT[2:], *RECIPE_COLUMNS]
+TEXT_COLUMNS = ["run_id", "suite", "arch", "task", "flossing", "status", "metric_name", "note", "block", "readout",
+                "eval_split"]
 NUMERIC_COLUMNS = [c for c in COLUMNS if c not in TEXT_COLUMNS]
 
 
@@ -72,14 +80,16 @@ def make_row(spec, result: RunResult, metric_name: str, higher_is_better: bool) 
         "horizon": spec.horizon, "flossing": spec.flossing, "seed": spec.seed,
         "hidden_size": spec.train.hidden_size, "lr": spec.train.lr, "max_steps": spec.train.steps,
         "metric_name": metric_name, "higher_is_better": int(higher_is_better),
+        **{c: getattr(spec.train, c) for c in RECIPE_COLUMNS},
     }  # fmt: skip
-    for field in dataclasses.fields(result):
-        value = getattr(result, field.name)
+    row["stop_at_success"] = int(row["stop_at_success"])
+    for name in _RESULT:
+        value = getattr(result, name)
         if isinstance(value, bool):
             value = int(value)
         if isinstance(value, float) and math.isnan(value):
             value = ""
-        row[field.name] = "" if value is None else value
+        row[name] = "" if value is None else value
     return row
 
 

@@ -15,7 +15,8 @@ Kinds:
 - ``steps SUITE TASK``: median training steps to success over the successful runs.
 - ``metric SUITE TASK``: median final metric per arch (rows) and horizon (columns).
 - ``lrgrid FOLDER TASK``: median final metric per architecture and learning rate of a
-  ``scripts/lr_grid.py`` folder (e.g. ``zucchet_orvieto/lr_grid``), the chosen rate in bold.
+  learning-rate grid folder (``zucchet_orvieto/lr_grid``, made by the former
+  ``scripts/lr_grid.py``; suites now tune with ``[tuning]``), the chosen rate in bold.
 - ``lyapunov SUITE``: medians of lambda_1 at initialisation, after pre-flossing (the start
   of training) and after training, and of the norm of d loss / d h0 before and after training.
 """

@@ -11,10 +11,11 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from zoo.bench import curves
 from zoo.bench import record as records
 from zoo.bench.errors import DiskFullError, one_line
 from zoo.bench.executors import get_executor
@@ -103,7 +104,7 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
 
 
 def summary_line(spec: RunSpec, result: RunResult, metric_name: str) -> str:
-    """`rnn delayed_copy h=20 pre s=0: solved at step 400 (accuracy 0.97) 3.1s`."""
+    """`rnn delayed_copy h=20 pre lr=0.001 s=0: solved at step 400 (accuracy 0.97) 3.1s`."""
     what = {
         "solved": f"solved at step {result.steps_to_success}",
         "unsolved": f"not solved in {result.steps_trained} steps",
@@ -114,7 +115,7 @@ def summary_line(spec: RunSpec, result: RunResult, metric_name: str) -> str:
         metric = f" ({result.note})"
     else:
         metric = f" ({metric_name} {result.metric:.4g})"
-    return (f"{spec.arch} {spec.task} h={spec.horizon:g} {spec.flossing} s={spec.seed}: "
+    return (f"{spec.arch} {spec.task} h={spec.horizon:g} {spec.flossing} lr={spec.train.lr:g} s={spec.seed}: "
             f"{what}{metric} {result.wall_time_s:.1f}s")
 
 
@@ -152,7 +153,7 @@ def execute(spec: RunSpec, out_dir: Path, should_stop: Callable[[], bool]) -> di
         return {"error": message, "traceback": traceback.format_exc(), "summary": f"error: {message}"}
     metric_name = getattr(type(task), "metric_name", "metric") if task is not None else "metric"
     higher = getattr(type(task), "higher_is_better", True) if task is not None else True
-    return {"row": records.make_row(spec, result, metric_name, higher),
+    return {"row": records.make_row(spec, result, metric_name, higher), "curve": result.curve,
             "summary": summary_line(spec, result, metric_name)}
 
 
@@ -167,69 +168,90 @@ def run_suite(
 ) -> int:
     """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now.
 
+    A suite with [tuning] runs its tuning runs first (into tuning_runs.csv), writes tuning.csv,
+    and trains its reported runs with the chosen rates. Every run's learning curve goes to
+    curves.csv just before its row.
+
     Raises `RunsFailed` at the end when some runs failed with an error (the others are
-    recorded), `Interrupted` when stopped by SIGINT/SIGTERM, `WorkerDied` when a worker
-    process died; in every case each finished run is in runs.csv exactly once.
+    recorded; failed tuning runs stop the suite before its reported runs), `Interrupted` when
+    stopped by SIGINT/SIGTERM, `WorkerDied` when a worker process died; in every case each
+    finished run is in runs.csv (or tuning_runs.csv) exactly once.
     """
     from zoo.bench.leaderboard import write_leaderboard
+    from zoo.bench.tuning import TUNING_RUNS_CSV, apply_choice, write_tuning_csv
 
     stream = stream or sys.stderr  # (looked up now: sys.stderr may have been replaced since import)
     run = get_executor(executor).load()
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs_csv = out_dir / "runs.csv"
     with OutputLock(out_dir):
-        finished = records.read_rows(runs_csv)
-        ids = {r.run_id for r in suite.runs}
-        # Skipped runs (data set unavailable) are tried again: the data may be there now.
-        retry = [i for i, row in finished.items() if i in ids and row["status"] == "skipped"]
-        if retry:
-            finished = records.drop_rows(runs_csv, retry)
-        _warn_other_configurations(suite, finished, stream)
-        pending = [r for r in suite.runs if r.run_id not in finished]
-        progress = Progress(len(suite.runs), len(suite.runs) - len(pending), stream)
-        print(f"{suite.name}: {len(suite.runs)} runs, {len(suite.runs) - len(pending)} already done, "
-              f"writing to {out_dir}", file=stream, flush=True)
-
-        failures: list[str] = []
-        missing_data: set[str] = set()  # the reasons a data set is unavailable: each said once per suite
-
-        def record(spec: RunSpec, outcome: dict) -> None:
-            if "error" in outcome:  # not a result: the run is done again on the next invocation
-                failures.append(spec.run_id)
-                with open(out_dir / ERRORS_LOG, "a", encoding="utf-8") as log:
-                    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {outcome['error']}\n"
-                              f"{outcome.get('traceback', '')}\n")
-                print(f"error: {outcome['error']} (traceback in {out_dir / ERRORS_LOG}); "
-                      "going on with the other runs", file=stream, flush=True)
-                return
-            row, summary = outcome["row"], outcome["summary"]
-            records.append_row(runs_csv, row)
-            if row["status"] == "skipped":
-                if row["note"] in missing_data:
-                    summary = summary.replace(f"({row['note']})", "(data unavailable, as above)")
-                missing_data.add(row["note"])
-            progress.finished(summary)
-            if not keep_checkpoints:
-                shutil.rmtree(out_dir / "checkpoints" / spec.run_id, ignore_errors=True)
-
+        finished = {**records.read_rows(out_dir / TUNING_RUNS_CSV), **records.read_rows(out_dir / "runs.csv")}
+        curves.keep_runs(out_dir / curves.CURVES_CSV, set(finished))
+        done = 0
         try:
-            run(pending, out_dir, record, suite=suite, **executor_options)
+            if suite.tuning:
+                done += _run_phase(suite, suite.tuning, f"{suite.name} tuning", out_dir / TUNING_RUNS_CSV, out_dir,
+                                   run, keep_checkpoints, stream, executor_options)
+                suite = apply_choice(suite, write_tuning_csv(out_dir, [r.run_id for r in suite.tuning]))
+            done += _run_phase(suite, suite.runs, suite.name, out_dir / "runs.csv", out_dir, run, keep_checkpoints,
+                               stream, executor_options)
         finally:
             try:
                 write_leaderboard(out_dir, description=suite.description)
             except Exception as e:  # noqa: BLE001  (runs.csv is what matters; the board is rebuilt next time)
                 print(f"warning: could not write the leaderboard: {type(e).__name__}: {one_line(e)}",
                       file=stream, flush=True)
-        if failures:
-            raise RunsFailed(failures, out_dir / ERRORS_LOG)
+    return done
+
+
+def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Path, out_dir: Path, run,
+               keep_checkpoints: bool, stream, executor_options: dict) -> int:
+    """Run the unfinished runs of `specs`, recording each in `runs_csv`; return how many ran."""
+    finished = records.read_rows(runs_csv)
+    ids = {r.run_id for r in specs}
+    # Skipped runs (data set unavailable) are tried again: the data may be there now.
+    retry = [i for i, row in finished.items() if i in ids and row["status"] == "skipped"]
+    if retry:
+        finished = records.drop_rows(runs_csv, retry)
+    _warn_other_configurations(specs, finished, stream)
+    pending = [r for r in specs if r.run_id not in finished]
+    progress = Progress(len(specs), len(specs) - len(pending), stream)
+    print(f"{label}: {len(specs)} runs, {len(specs) - len(pending)} already done, "
+          f"writing to {out_dir}", file=stream, flush=True)
+
+    failures: list[str] = []
+    missing_data: set[tuple[str, str]] = set()  # (task, reason): said once per suite
+
+    def record(spec: RunSpec, outcome: dict) -> None:
+        if "error" in outcome:  # not a result: the run is done again on the next invocation
+            failures.append(spec.run_id)
+            with open(out_dir / ERRORS_LOG, "a", encoding="utf-8") as log:
+                log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {outcome['error']}\n"
+                          f"{outcome.get('traceback', '')}\n")
+            print(f"error: {outcome['error']} (traceback in {out_dir / ERRORS_LOG}); "
+                  "going on with the other runs", file=stream, flush=True)
+            return
+        row, summary = outcome["row"], outcome["summary"]
+        curves.append_curve(out_dir / curves.CURVES_CSV, row["run_id"], outcome.get("curve", []))
+        records.append_row(runs_csv, row)
+        if row["status"] == "skipped":
+            if (row["task"], row["note"]) in missing_data:
+                summary = summary.replace(f"({row['note']})", "(data unavailable, as above)")
+            missing_data.add((row["task"], row["note"]))
+        progress.finished(summary)
+        if not keep_checkpoints:
+            shutil.rmtree(out_dir / "checkpoints" / spec.run_id, ignore_errors=True)
+
+    run(pending, out_dir, record, suite=suite, **executor_options)
+    if failures:
+        raise RunsFailed(failures, out_dir / ERRORS_LOG)
     return len(pending)
 
 
-def _warn_other_configurations(suite: Suite, finished: dict[str, dict[str, str]], stream) -> None:
+def _warn_other_configurations(specs: Sequence[RunSpec], finished: dict[str, dict[str, str]], stream) -> None:
     """Rows for the same (arch, task, horizon, flossing, seed) as this suite's runs but another
     configuration (the suite file was edited) would be counted twice by the leaderboard."""
-    slots = {(r.arch, r.task, f"{r.horizon:g}", r.flossing, str(r.seed)) for r in suite.runs}
-    ids = {r.run_id for r in suite.runs}
+    slots = {(r.arch, r.task, f"{r.horizon:g}", r.flossing, str(r.seed)) for r in specs}
+    ids = {r.run_id for r in specs}
     stale = []
     for run_id, row in finished.items():
         try:

@@ -9,6 +9,11 @@ import json
 from typing import Any
 
 MAX_INT = 2**31 - 1  # steps are folded into PRNG keys and scanned over as int32
+# The choices of create_model and of the tasks' held-out splits (kept here as data so that
+# reading a suite imports neither jax nor the tasks).
+BLOCKS = ("glu", "mlp", "none")
+READOUTS = ("linear", "mlp")
+SPLITS = ("validation", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,15 +30,45 @@ class TrainSettings:
     eval_every: int = 50
     clip: float = 0.03  # per-array gradient-norm clipping, as in the flossing paper; 0 = off
     checkpoint_every: int = 4  # evaluations between checkpoints
+    # The model (zoo.architectures.stack.create_model): depth 1, no block, a linear readout is
+    # the registered architecture itself, the setting of the paper suites.
+    depth: int = 1
+    block: str = "none"  # "glu" | "mlp" | "none"
+    readout: str = "linear"  # "linear" | "mlp"
+    param_budget: int = 0  # > 0: hidden_size chosen for this many parameters (LRA 10% rule)
+    # False: train the whole budget (equal compute); steps_to_success is still recorded.
+    stop_at_success: bool = True
+    # The held-out split whose metric decides steps_to_success and early stopping. The
+    # reported metric is always the test split's; "validation" is the tuned protocol
+    # (a suite with [tuning] defaults to it), "test" what suites did before it.
+    eval_split: str = "test"
 
     def __post_init__(self) -> None:
-        for name in ("hidden_size", "steps", "eval_every", "checkpoint_every"):
+        for name in ("hidden_size", "steps", "eval_every", "checkpoint_every", "depth"):
             if not 1 <= getattr(self, name) <= MAX_INT:
                 raise ValueError(f"TrainSettings.{name} must be in [1, {MAX_INT}], got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"TrainSettings.lr must be positive, got {self.lr}")
         if not self.clip >= 0:
             raise ValueError(f"TrainSettings.clip must be >= 0, got {self.clip}")
+        if not 0 <= self.param_budget <= MAX_INT:
+            raise ValueError(f"TrainSettings.param_budget must be in [0, {MAX_INT}] (0 = off), "
+                             f"got {self.param_budget}")
+        for name, allowed in (("block", BLOCKS), ("readout", READOUTS), ("eval_split", SPLITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TrainSettings.{name} must be one of {', '.join(map(repr, allowed))}, "
+                                 f"got {getattr(self, name)!r}")
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """What `create_model` takes beside the architecture's own options."""
+        return {"depth": self.depth, "block": self.block, "readout": self.readout}
+
+
+# Settings added after reference runs were recorded: at these values they are left out of a
+# run's identity, so the runs of suites that do not use them keep their ids (and results).
+_LATER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainSettings)
+                   if f.name in ("depth", "block", "readout", "param_budget", "stop_at_success", "eval_split")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +103,9 @@ class RunSpec:
         """Everything that determines the run's result (the suite name does not)."""
         d = dataclasses.asdict(self)
         del d["suite"]
+        for name, default in _LATER_DEFAULTS.items():
+            if d["train"][name] == default:
+                del d["train"][name]
         return d
 
 
@@ -79,6 +117,9 @@ class Suite:
     description: str
     runs: tuple[RunSpec, ...]
     plugins: tuple[str, ...] = ()
+    # With [tuning]: its runs, done first; `runs` then train with the rate they choose per
+    # (arch, task, flossing) (zoo.bench.tuning.apply_choice), their lr until then is the default's.
+    tuning: tuple[RunSpec, ...] = ()
 
 
 def build_task(spec: RunSpec):
@@ -91,16 +132,17 @@ def build_task(spec: RunSpec):
 
 
 def build_model(spec: RunSpec, task):
-    """The run's architecture, initialised from its seed."""
+    """The run's model, initialised from its seed: the architecture, or a stack of it."""
     from flax import nnx
 
-    import zoo
+    from zoo.architectures.stack import create_model
 
-    return zoo.create_architecture(
+    return create_model(
         spec.arch,
         input_size=task.input_size,
         hidden_size=spec.train.hidden_size,
         output_size=task.output_size,
         rngs=nnx.Rngs(spec.seed),
+        **spec.train.model_options,
         **dict(spec.arch_options),
     )

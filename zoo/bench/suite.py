@@ -4,32 +4,49 @@ A suite file looks like::
 
     description = "..."
     seeds = 5
-    archs = ["rnn", "gru"]
+    archs = ["rnn", "gru"]           # or [archs.NAME] tables, one recipe per architecture (below)
     flossing = ["none", "pre"]
     plugins = ["my_arch"]            # optional: modules whose decorators register things
 
     [defaults]                       # zoo.bench.spec.TrainSettings, overridable per experiment
-    hidden_size = 32
+    hidden_size = 32                 # or param_budget = 20000: the hidden size that matches it
     steps = 1000
     lr = 1e-3                        # or a table per architecture: { rnn = 1e-3, lru = 3e-3 }
+    depth = 1                        # > 1, block = "glu"/"mlp" or readout = "mlp": a stack
+    stop_at_success = true           # false: train the whole budget (equal compute)
+
+    [archs.lstm]                     # a recipe: any [defaults] key, and the architecture's options
+    clip = 0.0
+
+    [tuning]                         # optional: the learning rate chosen per (arch, task, flossing)
+    lrs = [1e-3, 3e-3, 1e-2]
+    seeds = [100, 101]               # disjoint from the reported seeds 0 .. seeds-1
+    horizons = [20]                  # where to select (or a table per task; default: every horizon)
 
     [flossing_config]                # overrides of zoo.flossing.FlossingConfig
     pre_steps = 100
 
     [[experiments]]
     task = "delayed_copy"
-    horizons = [5, 10, 20]
+    horizons = [5, 10, 20]           # or { from = 5, to = 320, count = 7 } (geometric)
     options = { seq_len = 100 }      # task options
 
+A run's settings are [defaults], then the experiment's keys, then a per-architecture lr
+table, then the architecture's [archs.NAME] recipe: the most specific last. With [tuning],
+runs stop on (and tuning reads) the validation split (`eval_split`), and every tuning run
+is an ordinary run on a tuning seed at a tuning horizon for each lr (zoo.bench.tuning).
+
 The tables' keys, types and ranges are those of the dataclasses they fill (`SuiteFile`,
-`Experiment`, `TrainSettings`, `FlossingConfig`): a new field there is a new key here.
-Everything is checked before anything runs; a mistake is a `ConfigError` whose one-line
-message names the field and what is allowed. Each run is normalised once, here.
+`Experiment`, `TrainSettings`, `FlossingConfig`, `zoo.bench.tuning.Tuning`): a new field
+there is a new key here. Everything is checked before anything runs; a mistake is a
+`ConfigError` whose one-line message names the field and what is allowed. Each run is
+normalised once, here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import tomllib
@@ -42,6 +59,7 @@ from typing import Any
 from zoo.bench.errors import ConfigError, one_line
 from zoo.bench.record import FLOSSING_MODES
 from zoo.bench.spec import MAX_INT, RunSpec, Suite, TrainSettings, build_task
+from zoo.bench.tuning import parse_tuning, tuning_horizons
 from zoo.bench.worker import import_plugins
 
 __all__ = ["CONFIG_DIR", "ConfigError", "RunSpec", "Suite", "TrainSettings", "check_model", "list_suites",
@@ -68,8 +86,9 @@ class SuiteFile:
 
     description: str = ""
     seeds: int = 1
-    archs: list | None = None  # default: every registered architecture
+    archs: list | dict | None = None  # names, or {name: recipe}; default: every registered architecture
     flossing: list = dataclasses.field(default_factory=lambda: ["none"])
+    tuning: dict | None = None  # zoo.bench.tuning.Tuning
     plugins: list = dataclasses.field(default_factory=list)
     defaults: dict = dataclasses.field(default_factory=dict)  # TrainSettings
     flossing_config: dict = dataclasses.field(default_factory=dict)  # FlossingConfig
@@ -82,7 +101,7 @@ class Experiment:
     """One [[experiments]] table, beside any TrainSettings key."""
 
     task: str | None = None
-    horizons: list | None = None
+    horizons: list | dict | None = None  # a list, or {from, to, count} (geometric)
     options: dict = dataclasses.field(default_factory=dict)
     archs: list | None = None
     flossing: list | None = None
@@ -294,7 +313,15 @@ def parse_suite(
         raise _fail(f"{name}.description", f"must be a string, got {description!r}")
     n_seeds = _positive_int(seeds if seeds is not None else raw.get("seeds", 1),
                             "--seeds" if seeds is not None else f"{name}.seeds")
-    suite_archs = names.archs_ok(_string_list(raw.get("archs", names.archs), f"{name}.archs"), f"{name}.archs")
+    recipes_raw = raw.get("archs", names.archs)
+    if isinstance(recipes_raw, dict):  # [archs.NAME] tables: the names and each one's recipe
+        if not recipes_raw:
+            raise _fail(f"{name}.archs", "needs at least one [archs.NAME] table (or a list of names)")
+        recipes = {a: _table(v, f"{name}.archs.{a}") for a, v in recipes_raw.items()}
+        suite_archs = names.archs_ok(list(recipes), f"{name}.archs")
+    else:
+        recipes = {}
+        suite_archs = names.archs_ok(_string_list(recipes_raw, f"{name}.archs"), f"{name}.archs")
     suite_modes = names.modes_ok(_string_list(raw.get("flossing", ["none"]), f"{name}.flossing"),
                                  f"{name}.flossing")
     if archs is not None:
@@ -303,10 +330,22 @@ def parse_suite(
         if t not in names.tasks:
             raise _fail("--tasks", f"unknown task {t!r}; registered: {', '.join(names.tasks)}")
 
+    experiments = raw.get("experiments")
+    if not isinstance(experiments, list) or not experiments:
+        raise _fail(f"{name}.experiments", "needs at least one [[experiments]] table with a task and horizons")
+    tuning = None
+    if "tuning" in raw:
+        exp_tasks = sorted({e["task"] for e in experiments if isinstance(e, dict) and isinstance(e.get("task"), str)})
+        tuning = parse_tuning(raw["tuning"], f"{name}.tuning", reported_seeds=n_seeds, tasks=exp_tasks)
+
     defaults = _table(raw.get("defaults", {}), f"{name}.defaults")
     _check_keys(defaults, _field_names(TrainSettings), f"{name}.defaults")
-    base_train, base_lr = _train_settings(defaults, TrainSettings(), f"{name}.defaults")
+    # The tuned protocol stops on, and tunes on, the validation split.
+    start = TrainSettings(eval_split="validation") if tuning else TrainSettings()
+    base_train, base_lr = _train_settings(defaults, start, f"{name}.defaults")
     names.archs_ok(list(base_lr), f"{name}.defaults.lr")
+    if tuning:
+        _no_lr_with_tuning(defaults, f"{name}.defaults")
 
     floss_table = _table(raw.get("flossing_config", {}), f"{name}.flossing_config")
     _check_keys(floss_table, _field_names(FlossingConfig), f"{name}.flossing_config")
@@ -315,24 +354,25 @@ def parse_suite(
 
     arch_options_all = _table(raw.get("arch_options", {}), f"{name}.arch_options")
     names.archs_ok(list(arch_options_all), f"{name}.arch_options")
-
-    experiments = raw.get("experiments")
-    if not isinstance(experiments, list) or not experiments:
-        raise _fail(f"{name}.experiments", "needs at least one [[experiments]] table with a task and horizons")
+    recipe_train, recipe_options = {}, {}
+    for arch, recipe in recipes.items():
+        recipe_train[arch], recipe_options[arch] = _split_recipe(arch, recipe, f"{name}.archs.{arch}")
+        if tuning:
+            _no_lr_with_tuning(recipe, f"{name}.archs.{arch}")
 
     runs: list[RunSpec] = []
+    tuning_runs: list[RunSpec] = []
     checked_models: set = set()
+    budgets: dict = {}
     for i, exp in enumerate(experiments):
         where = f"{name}.experiments[{i}]"
         exp = _table(exp, where)
         _check_keys(exp, {*_field_names(TrainSettings), *_field_names(Experiment)}, where)
         task_name = names.task_ok(exp.get("task"), f"{where}.task")
-        horizons = exp.get("horizons")
-        if not isinstance(horizons, list) or not horizons:
-            raise _fail(f"{where}.horizons", f"must be a non-empty list of numbers, got {horizons!r}")
-        for h in horizons:  # the task checks its own range (mnist1d allows 0 blank steps)
-            _positive_number(h, f"{where}.horizons", allow_zero=True)
+        horizons = _horizons(exp.get("horizons"), f"{where}.horizons")
         options = _table(exp.get("options", {}), f"{where}.options")
+        if tuning:
+            _no_lr_with_tuning(exp, where)
         train, lr_table = _train_settings(exp, base_train, where)
         names.archs_ok(list(lr_table), f"{where}.lr")
         lr_table = {**base_lr, **lr_table}
@@ -346,28 +386,52 @@ def parse_suite(
         if tasks is not None and task_name not in tasks:
             continue
 
-        for horizon in horizons:
+        settings = {}  # arch -> (TrainSettings before any param_budget, architecture options)
+        for arch in exp_archs:
+            arch_train = dataclasses.replace(train, lr=lr_table.get(arch, train.lr))
+            arch_train = _build(TrainSettings, recipe_train.get(arch, {}), f"{name}.archs.{arch}", arch_train)
+            if tuning and arch_train.eval_split != "validation":
+                raise _fail(f"{where}: {arch}.eval_split", "must be 'validation' in a suite with [tuning] "
+                                                           "(tuning and early stopping never read the test split)")
+            arch_opts = {**recipe_options.get(arch, {}),
+                         **_table(exp_arch_options.get(arch, {}), f"{where}.arch_options.{arch}")}
+            settings[arch] = (arch_train, arch_opts)
+
+        def expand(horizon, seeds, lrs=(None,)):
+            task = _checked_task(task_name, horizon, options, where)
+            out = []
             for arch in exp_archs:
-                arch_opts = _table(exp_arch_options.get(arch, {}), f"{where}.arch_options.{arch}")
-                arch_train = dataclasses.replace(train, lr=lr_table.get(arch, train.lr))
+                arch_train, arch_opts = settings[arch]
+                if arch_train.param_budget and task is not None:
+                    arch_train = _with_budget(arch, arch_train, arch_opts, task, budgets,
+                                              f"{where}: {arch}.param_budget")
                 for mode in exp_modes:
-                    for seed in range(n_seeds):
-                        runs.append(RunSpec(
-                            suite=name, arch=arch, task=task_name, horizon=horizon, flossing=mode,
-                            seed=seed, train=arch_train,
-                            task_options=tuple(sorted(options.items())),
-                            arch_options=tuple(sorted(arch_opts.items())),
-                            flossing_options=floss_options if mode != "none" else (),
-                        ))
-            task = _checked_task(runs[-1], where)
+                    for lr in lrs:
+                        for seed in seeds:
+                            out.append(RunSpec(
+                                suite=name, arch=arch, task=task_name, horizon=horizon, flossing=mode, seed=seed,
+                                train=arch_train if lr is None else dataclasses.replace(arch_train, lr=lr),
+                                task_options=tuple(sorted(options.items())),
+                                arch_options=tuple(sorted(arch_opts.items())),
+                                flossing_options=floss_options if mode != "none" else (),
+                            ))
             if validate_models and task is not None:
-                for spec in runs[-len(exp_archs) * len(exp_modes) * n_seeds:]:
+                for spec in out:
                     key = (spec.arch, json.dumps(dict(spec.arch_options), sort_keys=True), spec.train.hidden_size,
-                           task.input_size, task.output_size)
+                           tuple(spec.train.model_options.items()), task.input_size, task.output_size)
                     if key not in checked_models:
                         check_model(spec.arch, dict(spec.arch_options), spec.train.hidden_size, task,
-                                    f"{where}.arch_options.{spec.arch}")
+                                    f"{where}.arch_options.{spec.arch}", model_options=spec.train.model_options)
                         checked_models.add(key)
+            return out
+
+        for horizon in horizons:
+            runs.extend(expand(horizon, range(n_seeds)))
+        if tuning:
+            chosen_at = tuning_horizons(tuning, task_name)
+            at = horizons if chosen_at is None else _horizons(chosen_at, f"{name}.tuning.horizons")
+            for horizon in at:
+                tuning_runs.extend(expand(horizon, tuning.seeds, tuning.lrs))
     if not runs:
         raise ConfigError(f"{name}: the filters leave no run to do")
     if archs is not None:  # --archs gave experiments that split the architectures the same list: one run each
@@ -376,35 +440,107 @@ def parse_suite(
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{name}: two experiments describe the same run; remove the duplicate horizons")
-    return Suite(name=name, description=description, runs=tuple(runs), plugins=tuple(plugin_list))
+    tuning_runs = list({r.run_id: r for r in tuning_runs}.values())  # experiments may share tuning horizons
+    return Suite(name=name, description=description, runs=tuple(runs), plugins=tuple(plugin_list),
+                 tuning=tuple(tuning_runs))
 
 
-def _checked_task(spec: RunSpec, where: str):
-    """The task of `spec`, built to validate its horizon and options (None: its data is unavailable)."""
+def _horizons(value: Any, where: str) -> list:
+    """An experiment's horizons: a non-empty list of numbers, or {from, to, count} (geometric;
+    integers when from and to are, as delays are)."""
+    from zoo.bench.stats import horizon_grid
+
+    if isinstance(value, dict):
+        integer = all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool) for k in ("from", "to"))
+        try:
+            return horizon_grid(value, integer=integer)
+        except (TypeError, ValueError) as e:
+            raise _fail(where, one_line(e)) from None
+    if not isinstance(value, list) or not value:
+        raise _fail(where, f"must be a non-empty list of numbers or {{from, to, count}}, got {value!r}")
+    for h in value:  # the task checks its own range (mnist1d allows 0 blank steps)
+        _positive_number(h, where, allow_zero=True)
+    return value
+
+
+def _no_lr_with_tuning(table: dict, where: str) -> None:
+    if "lr" in table:
+        raise _fail(f"{where}.lr", "with [tuning] the learning rate is chosen from tuning.lrs; remove lr here")
+
+
+def _architecture_options(arch: str) -> list[str] | None:
+    """The keyword options the architecture's factory takes (None: any, it has **options)."""
+    from zoo.architectures.registry import ARCHITECTURES
+
+    factory = ARCHITECTURES.get(arch)
+    try:  # a class's own __init__ (nnx's metaclass hides it behind *args, **kwargs)
+        params = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    fixed = {"self", "input_size", "hidden_size", "output_size", "rngs"}
+    return [p.name for p in params if p.name not in fixed and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _split_recipe(arch: str, recipe: dict, where: str) -> tuple[dict, dict]:
+    """An [archs.NAME] table as (TrainSettings keys, architecture options), unknown keys refused."""
+    train_keys = _field_names(TrainSettings)
+    options = _architecture_options(arch)
+    if options is not None:
+        _check_keys(recipe, {*train_keys, *options}, where)
+    train = {k: v for k, v in recipe.items() if k in train_keys}
+    if isinstance(train.get("lr"), dict):
+        raise _fail(f"{where}.lr", f"must be a number (the recipe is {arch}'s own), got {train['lr']!r}")
+    return train, {k: v for k, v in recipe.items() if k not in train_keys}
+
+
+def _with_budget(arch: str, train: TrainSettings, options: dict, task, cache: dict, where: str) -> TrainSettings:
+    """`train` with the hidden size whose parameter count is within 10% of its param_budget."""
+    from zoo.architectures.stack import hidden_size_for_budget
+
+    key = (arch, train.param_budget, task.input_size, task.output_size, *train.model_options.items(),
+           json.dumps(options, sort_keys=True, default=str))
+    if key not in cache:
+        try:
+            cache[key] = hidden_size_for_budget(
+                arch, train.param_budget, input_size=task.input_size, output_size=task.output_size,
+                options=options, **train.model_options,
+            )
+        except (TypeError, ValueError) as e:
+            raise _fail(where, one_line(e)) from None
+    return dataclasses.replace(train, hidden_size=cache[key])
+
+
+def _checked_task(task: str, horizon: Any, options: dict, where: str):
+    """The task at `horizon`, built to validate its horizon and options (None: its data is unavailable)."""
     import tasks as task_registry
 
+    probe = RunSpec(suite="", arch="", task=task, horizon=horizon, flossing="none", seed=0, train=TrainSettings(),
+                    task_options=tuple(sorted(options.items())))
     try:
-        return build_task(spec)
+        return build_task(probe)
     except task_registry.DatasetUnavailable:
         return None  # its runs are recorded as skipped, with the reason, when the suite runs
     except TypeError as e:  # an unknown keyword
-        raise _fail(f"{where}.options", f"{spec.task}: {e}") from None
+        raise _fail(f"{where}.options", f"{task}: {e}") from None
     except ValueError as e:
         raise _fail(where, str(e)) from None
 
 
-def check_model(arch: str, options: dict, hidden_size: int, task, where: str) -> None:
-    """Build the model once and check it keeps the architecture contract."""
+def check_model(arch: str, options: dict, hidden_size: int, task, where: str, *,
+                model_options: dict | None = None) -> None:
+    """Build the model once (a stack with `model_options`) and check it keeps the architecture contract."""
     import jax
     import jax.numpy as jnp
     from flax import nnx
 
-    import zoo
+    from zoo.architectures.stack import create_model
 
     try:
-        model = zoo.create_architecture(
+        model = create_model(
             arch, input_size=task.input_size, hidden_size=hidden_size,
-            output_size=task.output_size, rngs=nnx.Rngs(0), **options,
+            output_size=task.output_size, rngs=nnx.Rngs(0), **(model_options or {}), **options,
         )
     except (TypeError, ValueError) as e:
         raise _fail(where, f"{arch}: {one_line(e)}") from None

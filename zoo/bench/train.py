@@ -21,6 +21,7 @@ import numpy as np
 from flax import nnx
 
 from zoo import flossing
+from zoo.architectures.stack import count_params
 from zoo.bench.checkpoint import RunCheckpoints
 from zoo.bench.preflossed import PREFLOSSED
 from zoo.bench.record import RunResult
@@ -67,6 +68,10 @@ class Progress:
     metric: float = math.nan
     diag: dict[str, float] = dataclasses.field(default_factory=dict)  # RunResult's diagnostic fields
     steps_to_success: int | None = None
+    val_metric: float = math.nan
+    curve: list = dataclasses.field(default_factory=list)  # [step, train_loss, val_metric] per evaluation
+    loss_sum: float = 0.0  # training losses since the last evaluation, for the curve's mean
+    loss_count: int = 0
 
 
 def flossing_config(spec: RunSpec, model: nnx.Module) -> flossing.FlossingConfig:
@@ -130,15 +135,19 @@ def train_run(
     t_start = time.perf_counter()
     task = task if task is not None else build_task(spec)
     model = build_model(spec, task)
+    n_params = count_params(model)
     floss_cfg = flossing_config(spec, model)
     schedule = Schedule.of(spec.flossing, spec.train.steps, floss_cfg)
     graphdef, params = nnx.split(model)
-    shape_key = (spec.arch, spec.arch_options, spec.train.hidden_size, spec.train.clip, task.static_key())
+    shape_key = (spec.arch, spec.arch_options, tuple(spec.train.model_options.items()), spec.train.hidden_size,
+                 spec.train.clip, task.static_key())
     steps = STEPS.get(shape_key, lambda: build_steps(graphdef, task, make_optimizer(spec.train.clip),
                                                      with_h0=takes_initial_state(model)))
     ctx = RunContext(spec=spec, task=task, graphdef=graphdef, steps=steps, arrays=commit(task.arrays()),
                      seed_key=commit(jax.random.key(spec.seed)), floss_cfg=floss_cfg)
-    eval_batch = commit(task.eval_batch())
+    # Every evaluation reads validation (curves, tuning); `eval_split` says which split decides
+    # success and early stopping. The reported metric is the test split's at the end.
+    batches = {split: commit(task.eval_batch(split)) for split in ("validation", "test")}
     data_key = ctx.key(_DATA)
 
     tx = make_optimizer(spec.train.clip)
@@ -160,9 +169,10 @@ def train_run(
             checkpoints.save(0, state, dataclasses.asdict(progress))
 
         step, evals_since_save = progress.step, 0
-        status = "solved" if progress.steps_to_success is not None else "unsolved"
+        stop_early = spec.train.stop_at_success
+        status = "stopped" if stop_early and progress.steps_to_success is not None else "training"
         for stop_at in boundaries(spec.train.steps, spec.train.eval_every, schedule.during_at):
-            if status != "unsolved":
+            if status != "training":
                 break
             if stop_at <= step:
                 continue
@@ -174,16 +184,23 @@ def train_run(
             if not (bool(jnp.isfinite(losses).all()) and _all_finite(params)):
                 status = "diverged"
                 break
+            progress.loss_sum += float(jnp.sum(losses))
+            progress.loss_count += int(losses.shape[0])
             if step % spec.train.eval_every == 0 or step == spec.train.steps:
-                _, metric = steps.evaluate(state["params"], eval_batch)
-                progress.metric = float(metric)
+                progress.val_metric = float(steps.evaluate(state["params"], batches["validation"])[1])
+                progress.metric = (progress.val_metric if spec.train.eval_split == "validation" else
+                                   float(steps.evaluate(state["params"], batches[spec.train.eval_split])[1]))
+                progress.curve.append([step, progress.loss_sum / progress.loss_count, progress.val_metric])
+                progress.loss_sum, progress.loss_count = 0.0, 0
                 on_progress(step, progress.metric)
                 if not math.isfinite(progress.metric):
                     status = "diverged"
                     break
-                if task.solved(progress.metric):
-                    status, progress.steps_to_success = "solved", step
-                    break
+                if progress.steps_to_success is None and task.solved(progress.metric):
+                    progress.steps_to_success = step
+                    if stop_early:
+                        status = "stopped"
+                        break
                 evals_since_save += 1
             if step in schedule.during_at:
                 phase = 1 + schedule.during_at.index(step)
@@ -198,6 +215,9 @@ def train_run(
 
         progress.step = step
         if status != "diverged":
+            if spec.train.eval_split != "test":  # the reported metric: test, of the final parameters
+                progress.metric = float(steps.evaluate(state["params"], batches["test"])[1])
+            status = "solved" if math.isfinite(progress.metric) and task.solved(progress.metric) else "unsolved"
             progress.diag.update(_lyapunov(ctx, state["params"], "after"))
             progress.diag.update(_grad_norm(ctx, state["params"], "after"))
             _save(checkpoints, step, state, progress, t_start)
@@ -205,6 +225,9 @@ def train_run(
         checkpoints.close()
 
     notes = ["loss or parameters became NaN/inf"] if status == "diverged" else []
+    if status == "unsolved" and progress.steps_to_success is not None:
+        notes.append(f"the {spec.train.eval_split} metric met the criterion at step {progress.steps_to_success}, "
+                     "the final test metric does not")
     if steps.grad_h0_norm is None:
         notes.append(NO_H0_NOTE)
     wall = progress.wall_time_s + time.perf_counter() - t_start
@@ -217,6 +240,9 @@ def train_run(
         steps_trained=step,
         wall_time_s=round(wall, 3),
         note="; ".join(notes),
+        val_metric=progress.val_metric,
+        n_params=n_params,
+        curve=progress.curve,
         **{k: progress.diag.get(k, math.nan) for k in diag_fields},
     )
 
@@ -261,7 +287,8 @@ def _starting_point(ctx: RunContext, state: PyTree, pre_steps: int,
         diag = _lyapunov(ctx, state["params"], "init")
         return state, {**diag, "lambda1_before": diag["lambda1_init"], "spread_before": diag["spread_init"]}
     spec, task, cfg = ctx.spec, ctx.task, ctx.floss_cfg
-    shared = (spec.arch, spec.arch_options, spec.train.hidden_size, task.input_size, task.output_size,
+    shared = (spec.arch, spec.arch_options, *spec.train.model_options.items(), spec.train.hidden_size,
+              task.input_size, task.output_size,
               spec.seed, task.input_key(), pre_steps,
               dataclasses.replace(cfg, pre_steps=0, during_steps=0, during_every=1, during_times=0))
     key = hashlib.sha1(repr(shared).encode()).hexdigest()[:16]
