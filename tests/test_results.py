@@ -2,7 +2,8 @@
 
 Each reference folder (leaderboard/SUITE/, named below: never whatever else a user's run put
 under leaderboard/) is the output of one suite run: its runs.csv must hold exactly the runs
-the suite in bench_configs/ expands to, leaderboard.csv must be the aggregate of those runs,
+that the suite file it was run from (kept beside it as suite.toml, since the shipped suite in
+bench_configs/ moves on between reruns) expands to, leaderboard.csv must be the aggregate of those runs,
 and every table in docs/results.md must be what `python -m zoo.bench.report` computes from them.
 """
 
@@ -32,7 +33,7 @@ def test_reference_leaderboards_are_committed():
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_runs_are_exactly_the_suites_runs(folder):
-    suite = load_suite(folder.name, validate_models=False)
+    suite = load_suite(str(folder / "suite.toml"), validate_models=False)
     runs = leaderboard.read_runs(folder / "runs.csv")
     raw = pd.read_csv(folder / "runs.csv", dtype=str, keep_default_na=False)
     assert len(raw) == len(runs), "damaged or duplicated rows in runs.csv"
@@ -62,7 +63,7 @@ def test_leaderboard_is_the_aggregate_of_its_runs(folder):
 def test_zucchet_rates_are_the_grids_choice():
     grid = report.Source(BOARDS / "zucchet_orvieto" / "lr_grid")
     best = report.best_lrs(grid, "teacher_student")
-    suite = load_suite("zucchet_orvieto", validate_models=False)
+    suite = load_suite(str(BOARDS / "zucchet_orvieto" / "suite.toml"), validate_models=False)
     for spec in suite.runs:
         assert spec.train.lr == pytest.approx(best[spec.arch]), spec.arch
 
