@@ -219,7 +219,7 @@ def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Pat
           f"writing to {out_dir}", file=stream, flush=True)
 
     failures: list[str] = []
-    missing_data: set[tuple[str, str]] = set()  # (task, reason): said once per suite
+    missing_data: set[str] = set()  # the reasons a data set is unavailable: each said once per suite
 
     def record(spec: RunSpec, outcome: dict) -> None:
         if "error" in outcome:  # not a result: the run is done again on the next invocation
@@ -234,9 +234,9 @@ def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Pat
         curves.append_curve(out_dir / curves.CURVES_CSV, row["run_id"], outcome.get("curve", []))
         records.append_row(runs_csv, row)
         if row["status"] == "skipped":
-            if (row["task"], row["note"]) in missing_data:
+            if row["note"] in missing_data:  # smnist and psmnist share one data set: said once
                 summary = summary.replace(f"({row['note']})", "(data unavailable, as above)")
-            missing_data.add((row["task"], row["note"]))
+            missing_data.add(row["note"])
         progress.finished(summary)
         if not keep_checkpoints:
             shutil.rmtree(out_dir / "checkpoints" / spec.run_id, ignore_errors=True)
