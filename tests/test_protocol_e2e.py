@@ -46,6 +46,8 @@ def test_tuned_suite_end_to_end(tmp_path: Path) -> None:
     board = pd.read_csv(out / "leaderboard.csv")
     assert {"lr", "ci_low", "ci_high", "p_mcnemar"} <= set(board.columns) and (board["lr"] == 3e-2).all()
     assert ((board["ci_low"] <= board["success_rate"]) & (board["success_rate"] <= board["ci_high"])).all()
+    page = (out / "leaderboard.html").read_text()
+    assert ">lr</th>" in page and ">0.03<" in page  # the chosen rate is on the page
     breaks = pd.read_csv(out / "horizons.csv")
     assert list(breaks.columns)[:7] == ["arch", "task", "flossing", "h50", "h50_low", "h50_high", "bracketed"]
     assert len(breaks) == 2

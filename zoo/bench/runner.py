@@ -57,7 +57,7 @@ class Progress:
     """A progress line over runs with an estimate of the time left, from the runs done so far."""
 
     def __init__(self, total: int, done: int, stream=None) -> None:
-        self.total, self.done, self.stream = total, done, stream or sys.stderr
+        self.total, self.done, self.stream = total, done, sys.stderr if stream is None else stream
         self._start, self._finished_here = time.perf_counter(), 0
 
     def _eta(self) -> str:
@@ -180,7 +180,8 @@ def run_suite(
     from zoo.bench.leaderboard import write_leaderboard
     from zoo.bench.tuning import TUNING_RUNS_CSV, apply_choice, write_tuning_csv
 
-    stream = stream or sys.stderr  # (looked up now: sys.stderr may have been replaced since import)
+    # sys.stderr as it is now, not when this module was imported (a test's capture may differ).
+    stream = sys.stderr if stream is None else stream
     run = get_executor(executor).load()
     out_dir.mkdir(parents=True, exist_ok=True)
     with OutputLock(out_dir):
