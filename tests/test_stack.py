@@ -309,3 +309,10 @@ def test_flossing_runs_on_a_stack():
 
     assert moved("encoder", "kernel") and moved("layers", 1, "W") and moved("norms", 0, "scale")
     assert not moved("readout", "kernel")
+
+
+def test_budget_for_an_architecture_initialised_on_the_host():
+    # `linear` draws A through a numpy eigendecomposition, which eval_shape cannot trace.
+    n = hidden_size_for_budget("linear", 400, input_size=IN, output_size=OUT)
+    model = create_model("linear", input_size=IN, hidden_size=n, output_size=OUT, rngs=nnx.Rngs(0))
+    assert abs(count_params(model) - 400) <= 40

@@ -259,7 +259,12 @@ def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> i
     def build() -> nnx.Module:
         return create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs)
 
-    return count_params(nnx.eval_shape(build))
+    try:
+        return count_params(nnx.eval_shape(build))
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        # An initialiser that computes on the host (the dense linear RNN's eigendecomposition,
+        # or a plugin's numpy code) cannot be traced: build it for real, once per size.
+        return count_params(build())
 
 
 def hidden_size_for_budget(
