@@ -247,3 +247,14 @@ def test_the_shipped_suites_read_as_issue_16_asks():
     total = sum(p.n_steps for p in flossing_schedule("pre+during", during.train.steps,
                                                      FlossingConfig(**dict(during.flossing_options))))
     assert FlossingConfig(**dict(matched[0].flossing_options)).pre_steps == total == 1500
+
+
+@pytest.mark.parametrize("name", ["flossing_paper", "lru_ablation", "zucchet_orvieto"])
+def test_help_counts_variants_and_narrowed_modes(name):
+    import tomllib
+
+    from zoo.bench.catalogue import count_runs
+    from zoo.bench.suite import CONFIG_DIR
+
+    suite = load_suite(name, validate_models=False)
+    assert count_runs(tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())) == len(suite.runs) + len(suite.tuning)
