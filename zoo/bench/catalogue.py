@@ -32,13 +32,16 @@ def count_runs(raw: dict) -> int | None:
         if archs is None:
             return None
         modes = exp.get("flossing", raw.get("flossing", ["none"]))
-        total += _n_horizons(exp.get("horizons", [])) * len(archs) * len(modes) * seeds
+        recipes = raw.get("archs") if isinstance(raw.get("archs"), dict) else {}
+        # each architecture's modes: the experiment's, narrowed by its recipe's `flossing`
+        cells = sum(len([m for m in modes if m in (recipes.get(a) or {}).get("flossing", modes)]) for a in archs)
+        total += _n_horizons(exp.get("horizons", [])) * cells * seeds
         if tuning:
             at = tuning.get("horizons")
             if isinstance(at, dict) and not {"from", "to", "count"} & set(at):
                 at = at.get(exp.get("task"))
             n = _n_horizons(exp.get("horizons", []) if at is None else at)
-            total += n * len(archs) * len(modes) * len(tuning.get("lrs", [])) * len(tuning.get("seeds", []))
+            total += n * cells * len(tuning.get("lrs", [])) * len(tuning.get("seeds", []))
     return total
 
 

@@ -22,11 +22,30 @@ from zoo.bench.errors import DiskFullError, is_disk_full
 from zoo.flossing import FLOSSING_MODES  # the one list: "none", "pre", "pre+during"
 
 __all__ = [
-    "COLUMNS", "FLOSSING_MODES", "NUMERIC_COLUMNS", "STATUSES", "RunResult",
-    "append_row", "drop_rows", "make_row", "read_rows", "read_runs",
+    "COLUMNS", "DIAGNOSTIC_COLUMNS", "FLOSSING_MODES", "NUMERIC_COLUMNS", "STATUSES", "RunResult",
+    "append_row", "diagnostic_columns", "drop_rows", "make_row", "read_rows", "read_runs",
 ]  # fmt: skip
 
 STATUSES = ("solved", "unsolved", "diverged", "skipped")  # skipped: data set unavailable, never trained
+
+# The Lyapunov diagnostics of a run (zoo.flossing.lyapunov_diagnostics), as columns
+# `<name>_<when>`: name -> the diagnostics' key. `when`: "init" (as built), "before" (when
+# training starts, after any pre-flossing), "after" (at the end), "fixed" (at the training
+# step TrainSettings.fixed_diag_step, the same for every run of the suite; `diag_step`).
+DIAGNOSTICS = {"lambda1": "lambda_1", "lambdak": "lambda_k", "spread": "lambda_spread",
+               "grad_decay": "grad_decay_rate"}
+DIAGNOSTIC_WHEN = ("init", "before", "after", "fixed")
+
+
+def diagnostic_columns(when: str, diagnostics: dict) -> dict[str, float]:
+    """The columns `<name>_<when>` of one `lyapunov_diagnostics` result (non-finite -> NaN)."""
+    if when not in DIAGNOSTIC_WHEN:
+        raise ValueError(f"when must be one of {', '.join(DIAGNOSTIC_WHEN)}, got {when!r}")
+    out = {}
+    for name, key in DIAGNOSTICS.items():
+        value = float(diagnostics[key])
+        out[f"{name}_{when}"] = value if math.isfinite(value) else math.nan
+    return out
 
 
 @dataclasses.dataclass
@@ -53,6 +72,16 @@ class RunResult:
     # (step, mean training loss since the previous evaluation, validation metric) at every
     # evaluation: the run's rows of curves.csv, not a runs.csv column.
     curve: list = dataclasses.field(default_factory=list, metadata={"column": False})
+    # The diagnostics added by issue 16 (columns after the recipe's, so older files keep their
+    # order): lambdak_* and grad_decay_* (DIAGNOSTICS) at every `when` but "fixed"'s, and at
+    # `diag_step` all four.
+    diagnostics: dict = dataclasses.field(default_factory=dict, metadata={"column": False})
+    diag_step: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.diagnostics) - set(DIAGNOSTIC_COLUMNS)
+        if unknown:
+            raise ValueError(f"RunResult.diagnostics: unknown columns {sorted(unknown)}")
 
     @classmethod
     def not_trained(cls, status: str, note: str, *, steps_trained: int = 0, wall_time_s: float = 0.0) -> RunResult:
@@ -64,12 +93,19 @@ class RunResult:
 # The spec's half of the row (see make_row), then the result's fields in their order.
 SPEC_COLUMNS = ["run_id", "suite", "arch", "task", "horizon", "flossing", "seed", "hidden_size", "lr",
                 "max_steps"]
-_RESULT = [f.name for f in dataclasses.fields(RunResult) if f.metadata.get("column", True)]
-# The protocol's recipe (issue 15), after the columns older files have, so those keep their order.
+# Diagnostic columns that RunResult carries as fields since before issue 16.
+_DIAG_FIELDS = [f"{name}_{when}" for name in ("lambda1", "spread") for when in ("init", "before", "after")]
+DIAGNOSTIC_COLUMNS = [f"{name}_{when}" for when in DIAGNOSTIC_WHEN for name in DIAGNOSTICS
+                      if f"{name}_{when}" not in _DIAG_FIELDS]
+_RESULT = [f.name for f in dataclasses.fields(RunResult) if f.metadata.get("column", True) and f.name != "diag_step"]
+# The protocol's recipe (issue 15), after the columns older files have, so those keep their order;
+# then issue 16's: the schedule, the step of the fixed diagnostics and the diagnostics.
 RECIPE_COLUMNS = ["clip", "depth", "block", "readout", "stop_at_success", "eval_split"]
-COLUMNS = [*SPEC_COLUMNS, "status", "metric_name", "metric", "higher_is_better", *_RESULT[2:], *RECIPE_COLUMNS]
+LATER_COLUMNS = ["schedule", "diag_step", *DIAGNOSTIC_COLUMNS]
+COLUMNS = [*SPEC_COLUMNS, "status", "metric_name", "metric", "higher_is_better", *_RESULT[2:], *RECIPE_COLUMNS,
+           *LATER_COLUMNS]
 TEXT_COLUMNS = ["run_id", "suite", "arch", "task", "flossing", "status", "metric_name", "note", "block", "readout",
-                "eval_split"]
+                "eval_split", "schedule"]
 NUMERIC_COLUMNS = [c for c in COLUMNS if c not in TEXT_COLUMNS]
 
 
@@ -80,7 +116,8 @@ def make_row(spec, result: RunResult, metric_name: str, higher_is_better: bool) 
         "horizon": spec.horizon, "flossing": spec.flossing, "seed": spec.seed,
         "hidden_size": spec.train.hidden_size, "lr": spec.train.lr, "max_steps": spec.train.steps,
         "metric_name": metric_name, "higher_is_better": int(higher_is_better),
-        **{c: getattr(spec.train, c) for c in RECIPE_COLUMNS},
+        **{c: getattr(spec.train, c) for c in RECIPE_COLUMNS}, "schedule": spec.train.schedule,
+        "diag_step": result.diag_step,
     }  # fmt: skip
     row["stop_at_success"] = int(row["stop_at_success"])
     for name in _RESULT:
@@ -90,6 +127,9 @@ def make_row(spec, result: RunResult, metric_name: str, higher_is_better: bool) 
         if isinstance(value, float) and math.isnan(value):
             value = ""
         row[name] = "" if value is None else value
+    for name in (*DIAGNOSTIC_COLUMNS, "diag_step"):
+        value = result.diagnostics.get(name, math.nan) if name != "diag_step" else row[name]
+        row[name] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
     return row
 
 

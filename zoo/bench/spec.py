@@ -14,6 +14,7 @@ MAX_INT = 2**31 - 1  # steps are folded into PRNG keys and scanned over as int32
 BLOCKS = ("glu", "mlp", "none")
 READOUTS = ("linear", "mlp")
 SPLITS = ("validation", "test")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +43,19 @@ class TrainSettings:
     # reported metric is always the test split's; "validation" is the tuned protocol
     # (a suite with [tuning] defaults to it), "test" what suites did before it.
     eval_split: str = "test"
+    # The learning rate over training: "constant", or "cosine" (Zucchet & Orvieto 2024: Adam with
+    # cosine decay), lr * optax.cosine_decay_schedule(1, steps) (zoo.bench.steps.make_optimizer).
+    schedule: str = "constant"
+    # The training step at which lambda1_fixed, grad_decay_fixed, ... are measured, the same for
+    # every run so runs that stop at different steps compare; 0: the first evaluation
+    # (eval_every, at most steps), the earliest any run can stop early. A run that stops or
+    # diverges before this step records NaN with a note (zoo.bench.train).
+    diag_at_step: int = 0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.diag_at_step <= self.steps:
+            raise ValueError(f"TrainSettings.diag_at_step must be in [0, steps = {self.steps}] "
+                             f"(0 = the first evaluation), got {self.diag_at_step}")
         for name in ("hidden_size", "steps", "eval_every", "checkpoint_every", "depth"):
             if not 1 <= getattr(self, name) <= MAX_INT:
                 raise ValueError(f"TrainSettings.{name} must be in [1, {MAX_INT}], got {getattr(self, name)}")
@@ -54,7 +66,8 @@ class TrainSettings:
         if not 0 <= self.param_budget <= MAX_INT:
             raise ValueError(f"TrainSettings.param_budget must be in [0, {MAX_INT}] (0 = off), "
                              f"got {self.param_budget}")
-        for name, allowed in (("block", BLOCKS), ("readout", READOUTS), ("eval_split", SPLITS)):
+        for name, allowed in (("block", BLOCKS), ("readout", READOUTS), ("eval_split", SPLITS),
+                              ("schedule", SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainSettings.{name} must be one of {', '.join(map(repr, allowed))}, "
                                  f"got {getattr(self, name)!r}")
@@ -64,11 +77,17 @@ class TrainSettings:
         """What `create_model` takes beside the architecture's own options."""
         return {"depth": self.depth, "block": self.block, "readout": self.readout}
 
+    @property
+    def fixed_diag_step(self) -> int:
+        """The step `diag_at_step` names (0: the first evaluation)."""
+        return self.diag_at_step or min(self.eval_every, self.steps)
+
 
 # Settings added after reference runs were recorded: at these values they are left out of a
 # run's identity, so the runs of suites that do not use them keep their ids (and results).
 _LATER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainSettings)
-                   if f.name in ("depth", "block", "readout", "param_budget", "stop_at_success", "eval_split")}
+                   if f.name in ("depth", "block", "readout", "param_budget", "stop_at_success", "eval_split",
+                                 "schedule", "diag_at_step")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +104,14 @@ class RunSpec:
     task_options: tuple[tuple[str, Any], ...] = ()
     arch_options: tuple[tuple[str, Any], ...] = ()
     flossing_options: tuple[tuple[str, Any], ...] = ()
+    # The registered architecture when `arch` names a variant of it declared in the suite
+    # (`[archs.lru_exp] arch = "lru"`); empty: `arch` is the registered name itself.
+    architecture: str = ""
+
+    @property
+    def registered_arch(self) -> str:
+        """The architecture to build (`arch` names the leaderboard row)."""
+        return self.architecture or self.arch
 
     @property
     def run_id(self) -> str:
@@ -103,6 +130,8 @@ class RunSpec:
         """Everything that determines the run's result (the suite name does not)."""
         d = dataclasses.asdict(self)
         del d["suite"]
+        if not d["architecture"]:  # added later: runs without a variant keep their ids
+            del d["architecture"]
         for name, default in _LATER_DEFAULTS.items():
             if d["train"][name] == default:
                 del d["train"][name]
@@ -123,12 +152,16 @@ class Suite:
 
 
 def build_task(spec: RunSpec):
-    """The run's task (raises tasks.DatasetUnavailable when its data is not on this machine)."""
+    """The run's task (raises tasks.DatasetUnavailable when its data is not on this machine).
+
+    The run's seed goes along (`run_seed`): tasks that take it use it (teacher_student with
+    `teacher_seed = "run"` draws its teacher from it), the others ignore it."""
     import tasks
     from zoo.bench.worker import absl_quiet
 
     with absl_quiet():  # tfds's notes on a data folder it looked into, which the user never set up
-        return tasks.create_task(spec.task, horizon=spec.task_horizon, **dict(spec.task_options))
+        return tasks.create_task(spec.task, horizon=spec.task_horizon, run_seed=spec.seed,
+                                 **dict(spec.task_options))
 
 
 def build_model(spec: RunSpec, task):
@@ -138,7 +171,7 @@ def build_model(spec: RunSpec, task):
     from zoo.architectures.stack import create_model
 
     return create_model(
-        spec.arch,
+        spec.registered_arch,
         input_size=task.input_size,
         hidden_size=spec.train.hidden_size,
         output_size=task.output_size,

@@ -26,17 +26,31 @@ def clip_per_array(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
 
 
-def make_optimizer(clip: float) -> optax.GradientTransformation:
-    """Adam with the learning rate as state, so runs with different rates share one compilation."""
+def make_optimizer(clip: float, schedule: str = "constant", steps: int | None = None) -> optax.GradientTransformation:
+    """Adam with the learning rate as state, so runs with different rates share one compilation.
+
+    `schedule="cosine"` decays the rate as `optax.cosine_decay_schedule(lr, steps)` (Zucchet &
+    Orvieto 2024 train with Adam and cosine decay): that schedule is `lr` times the same
+    schedule from 1, so the factor is applied after Adam and `lr` stays injected state.
+    """
     adam = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
-    return optax.chain(clip_per_array(clip), adam) if clip > 0 else adam
+    parts = [clip_per_array(clip)] if clip > 0 else []
+    parts.append(adam)
+    if schedule == "cosine":
+        if not steps or steps < 1:
+            raise ValueError(f"schedule 'cosine' needs the number of training steps, got {steps!r}")
+        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, steps)))
+    elif schedule != "constant":
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    return optax.chain(*parts) if len(parts) > 1 else adam
 
 
 def set_learning_rate(opt_state: PyTree, lr: float) -> PyTree:
     """Write `lr` into the injected hyperparameter of the optimiser state."""
-    # With clipping the state is (clip state, adam state); without, the adam state itself
-    # (a NamedTuple too, so test for the hyperparameters rather than for a tuple).
-    inner = opt_state if hasattr(opt_state, "hyperparams") else opt_state[-1]
+    # Without clipping or schedule the state is Adam's own (a NamedTuple too, so test for the
+    # hyperparameters rather than for a tuple); in a chain, the one part that has them.
+    inner = opt_state if hasattr(opt_state, "hyperparams") else next(
+        s for s in opt_state if hasattr(s, "hyperparams"))
     inner.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
     return opt_state
 

@@ -17,6 +17,12 @@ A suite file looks like::
 
     [archs.lstm]                     # a recipe: any [defaults] key, and the architecture's options
     clip = 0.0
+    flossing_config = { lr = 1e-2 }  # over [flossing_config], for this architecture's runs
+    flossing = ["none", "pre"]       # narrows the modes this architecture runs in
+
+    [archs.lru_exp]                  # a variant: its own leaderboard row, built as `arch`
+    arch = "lru"
+    gamma = "none"
 
     [tuning]                         # optional: the learning rate chosen per (arch, task, flossing)
     lrs = [1e-3, 3e-3, 1e-2]
@@ -32,7 +38,9 @@ A suite file looks like::
     options = { seq_len = 100 }      # task options
 
 A run's settings are [defaults], then the experiment's keys, then a per-architecture lr
-table, then the architecture's [archs.NAME] recipe: the most specific last. With [tuning],
+table, then the architecture's [archs.NAME] recipe: the most specific last. A recipe with an
+`arch` key is a named variant of that registered architecture (`RunSpec.architecture`): its
+runs are rows of their own under the table's name. With [tuning],
 runs stop on (and tuning reads) the validation split (`eval_split`), and every tuning run
 is an ordinary run on a tuning seed at a tuning horizon for each lr (zoo.bench.tuning).
 
@@ -267,12 +275,18 @@ class _Names:
         import zoo
 
         self.archs, self.tasks = zoo.list_architectures(), task_registry.list_tasks()
+        self.variants: dict[str, str] = {}  # the suite's named variants: name -> registered architecture
 
     def archs_ok(self, values: list[str], where: str) -> list[str]:
         for a in values:
-            if a not in self.archs:
-                raise _fail(where, f"unknown architecture {a!r}; registered: {', '.join(self.archs)}")
+            if a not in self.archs and a not in self.variants:
+                variants = f"; the suite's variants: {', '.join(self.variants)}" if self.variants else ""
+                raise _fail(where, f"unknown architecture {a!r}; registered: {', '.join(self.archs)}{variants}")
         return list(values)
+
+    def registered(self, arch: str) -> str:
+        """The registered architecture that `arch` (a name or a variant) builds."""
+        return self.variants.get(arch, arch)
 
     def modes_ok(self, values: list[str], where: str) -> list[str]:
         for m in values:
@@ -318,6 +332,7 @@ def parse_suite(
         if not recipes_raw:
             raise _fail(f"{name}.archs", "needs at least one [archs.NAME] table (or a list of names)")
         recipes = {a: _table(v, f"{name}.archs.{a}") for a, v in recipes_raw.items()}
+        names.variants = _variants(recipes, names.archs, f"{name}.archs")
         suite_archs = names.archs_ok(list(recipes), f"{name}.archs")
     else:
         recipes = {}
@@ -350,13 +365,22 @@ def parse_suite(
     floss_table = _table(raw.get("flossing_config", {}), f"{name}.flossing_config")
     _check_keys(floss_table, _field_names(FlossingConfig), f"{name}.flossing_config")
     _build(FlossingConfig, floss_table, f"{name}.flossing_config")
-    floss_options = tuple(sorted(floss_table.items()))
 
     arch_options_all = _table(raw.get("arch_options", {}), f"{name}.arch_options")
     names.archs_ok(list(arch_options_all), f"{name}.arch_options")
-    recipe_train, recipe_options = {}, {}
+    recipe_train, recipe_options, recipe_floss, recipe_modes = {}, {}, {}, {}
     for arch, recipe in recipes.items():
-        recipe_train[arch], recipe_options[arch] = _split_recipe(arch, recipe, f"{name}.archs.{arch}")
+        where = f"{name}.archs.{arch}"
+        recipe = {k: v for k, v in recipe.items() if k != "arch"}
+        if "flossing_config" in recipe:  # this architecture's flossing dose, over the suite's
+            own = _table(recipe.pop("flossing_config"), f"{where}.flossing_config")
+            _check_keys(own, _field_names(FlossingConfig), f"{where}.flossing_config")
+            _build(FlossingConfig, {**floss_table, **own}, f"{where}.flossing_config")
+            recipe_floss[arch] = own
+        if "flossing" in recipe:
+            recipe_modes[arch] = names.modes_ok(_string_list(recipe.pop("flossing"), f"{where}.flossing"),
+                                                f"{where}.flossing")
+        recipe_train[arch], recipe_options[arch] = _split_recipe(names.registered(arch), recipe, where)
         if tuning:
             _no_lr_with_tuning(recipe, f"{name}.archs.{arch}")
 
@@ -403,9 +427,10 @@ def parse_suite(
             for arch in exp_archs:
                 arch_train, arch_opts = settings[arch]
                 if arch_train.param_budget and task is not None:
-                    arch_train = _with_budget(arch, arch_train, arch_opts, task, budgets,
+                    arch_train = _with_budget(names.registered(arch), arch_train, arch_opts, task, budgets,
                                               f"{where}: {arch}.param_budget")
-                for mode in exp_modes:
+                floss_options = tuple(sorted({**floss_table, **recipe_floss.get(arch, {})}.items()))
+                for mode in [m for m in exp_modes if m in recipe_modes.get(arch, exp_modes)]:
                     for lr in lrs:
                         for seed in seeds:
                             out.append(RunSpec(
@@ -414,13 +439,14 @@ def parse_suite(
                                 task_options=tuple(sorted(options.items())),
                                 arch_options=tuple(sorted(arch_opts.items())),
                                 flossing_options=floss_options if mode != "none" else (),
+                                architecture=names.variants.get(arch, ""),
                             ))
             if validate_models and task is not None:
                 for spec in out:
-                    key = (spec.arch, json.dumps(dict(spec.arch_options), sort_keys=True), spec.train.hidden_size,
+                    key = (spec.registered_arch, json.dumps(dict(spec.arch_options), sort_keys=True), spec.train.hidden_size,
                            tuple(spec.train.model_options.items()), task.input_size, task.output_size)
                     if key not in checked_models:
-                        check_model(spec.arch, dict(spec.arch_options), spec.train.hidden_size, task,
+                        check_model(spec.registered_arch, dict(spec.arch_options), spec.train.hidden_size, task,
                                     f"{where}.arch_options.{spec.arch}", model_options=spec.train.model_options)
                         checked_models.add(key)
             return out
@@ -481,6 +507,23 @@ def _architecture_options(arch: str) -> list[str] | None:
         return None
     fixed = {"self", "input_size", "hidden_size", "output_size", "rngs"}
     return [p.name for p in params if p.name not in fixed and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _variants(recipes: dict, registered: list[str], where: str) -> dict[str, str]:
+    """The named variants among [archs.NAME] recipes: {name: the registered `arch` it builds}."""
+    variants = {}
+    for name, recipe in recipes.items():
+        if "arch" not in recipe:
+            continue
+        base = recipe["arch"]
+        if not isinstance(base, str) or base not in registered:
+            raise _fail(f"{where}.{name}.arch", f"must name a registered architecture "
+                                                f"({', '.join(registered)}), got {base!r}")
+        if name in registered:
+            raise _fail(f"{where}.{name}.arch", f"{name!r} is a registered architecture; "
+                                                f"give the variant of {base!r} a name of its own")
+        variants[name] = base
+    return variants
 
 
 def _split_recipe(arch: str, recipe: dict, where: str) -> tuple[dict, dict]:

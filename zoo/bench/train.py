@@ -17,14 +17,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from zoo import flossing
 from zoo.architectures.stack import count_params
 from zoo.bench.checkpoint import RunCheckpoints
 from zoo.bench.preflossed import PREFLOSSED
-from zoo.bench.record import RunResult
+from zoo.bench.record import DIAGNOSTIC_COLUMNS, RunResult, diagnostic_columns
 from zoo.bench.spec import RunSpec, build_model, build_task
 from zoo.bench.steps import (
     NO_H0_NOTE, STEPS, Steps, build_steps, make_optimizer, set_learning_rate, takes_initial_state,
@@ -72,6 +71,12 @@ class Progress:
     curve: list = dataclasses.field(default_factory=list)  # [step, train_loss, val_metric] per evaluation
     loss_sum: float = 0.0  # training losses since the last evaluation, for the curve's mean
     loss_count: int = 0
+
+
+def optimizer_args(spec: RunSpec) -> tuple:
+    """`make_optimizer`'s arguments: what the compiled optimiser depends on (not the lr)."""
+    t = spec.train
+    return (t.clip,) if t.schedule == "constant" else (t.clip, t.schedule, t.steps)
 
 
 def flossing_config(spec: RunSpec, model: nnx.Module) -> flossing.FlossingConfig:
@@ -139,10 +144,10 @@ def train_run(
     floss_cfg = flossing_config(spec, model)
     schedule = Schedule.of(spec.flossing, spec.train.steps, floss_cfg)
     graphdef, params = nnx.split(model)
-    shape_key = (spec.arch, spec.arch_options, tuple(spec.train.model_options.items()), spec.train.hidden_size,
-                 spec.train.clip, task.static_key())
-    steps = STEPS.get(shape_key, lambda: build_steps(graphdef, task, make_optimizer(spec.train.clip),
-                                                     with_h0=takes_initial_state(model)))
+    tx = make_optimizer(*optimizer_args(spec))
+    shape_key = (spec.registered_arch, spec.arch_options, tuple(spec.train.model_options.items()),
+                 spec.train.hidden_size, optimizer_args(spec), task.static_key())
+    steps = STEPS.get(shape_key, lambda: build_steps(graphdef, task, tx, with_h0=takes_initial_state(model)))
     ctx = RunContext(spec=spec, task=task, graphdef=graphdef, steps=steps, arrays=commit(task.arrays()),
                      seed_key=commit(jax.random.key(spec.seed)), floss_cfg=floss_cfg)
     # Every evaluation reads validation (curves, tuning); `eval_split` says which split decides
@@ -150,7 +155,6 @@ def train_run(
     batches = {split: commit(task.eval_batch(split)) for split in ("validation", "test")}
     data_key = ctx.key(_DATA)
 
-    tx = make_optimizer(spec.train.clip)
     opt_state = set_learning_rate(tx.init(params), spec.train.lr)
     floss_state = nnx.state(flossing.make_flossing_optimizer(model, floss_cfg))
     state = commit({"params": params, "opt_state": opt_state, "floss_state": floss_state})
@@ -171,7 +175,10 @@ def train_run(
         step, evals_since_save = progress.step, 0
         stop_early = spec.train.stop_at_success
         status = "stopped" if stop_early and progress.steps_to_success is not None else "training"
-        for stop_at in boundaries(spec.train.steps, spec.train.eval_every, schedule.during_at):
+        fixed_step = spec.train.fixed_diag_step
+        # Training pauses at the fixed diagnostics' step too (chunks start at absolute steps,
+        # so an extra pause changes nothing in the training itself).
+        for stop_at in boundaries(spec.train.steps, spec.train.eval_every, (*schedule.during_at, fixed_step)):
             if status != "training":
                 break
             if stop_at <= step:
@@ -184,6 +191,8 @@ def train_run(
             if not (bool(jnp.isfinite(losses).all()) and _all_finite(params)):
                 status = "diverged"
                 break
+            if step == fixed_step:  # after the training steps, before a flossing phase at this step
+                progress.diag.update(_lyapunov(ctx, state["params"], "fixed"))
             progress.loss_sum += float(jnp.sum(losses))
             progress.loss_count += int(losses.shape[0])
             if step % spec.train.eval_every == 0 or step == spec.train.steps:
@@ -230,8 +239,12 @@ def train_run(
                      "the final test metric does not")
     if steps.grad_h0_norm is None:
         notes.append(NO_H0_NOTE)
+    measured_fixed = "lambda1_fixed" in progress.diag
+    if not measured_fixed:
+        notes.append(f"*_fixed: the run ended at step {step}, before diag_at_step {fixed_step}")
     wall = progress.wall_time_s + time.perf_counter() - t_start
     diag_fields = [f.name for f in dataclasses.fields(RunResult) if f.name.startswith(("lambda1", "spread", "grad"))]
+    diag_fields = [f for f in diag_fields if f not in DIAGNOSTIC_COLUMNS]
     return RunResult(
         status=status,
         metric=progress.metric,
@@ -244,6 +257,8 @@ def train_run(
         n_params=n_params,
         curve=progress.curve,
         **{k: progress.diag.get(k, math.nan) for k in diag_fields},
+        diagnostics={k: progress.diag.get(k, math.nan) for k in DIAGNOSTIC_COLUMNS},
+        diag_step=fixed_step if measured_fixed else None,
     )
 
 
@@ -273,11 +288,10 @@ def _grad_norm(ctx: RunContext, params: PyTree, when: str) -> dict[str, float]:
 
 
 def _lyapunov(ctx: RunContext, params: PyTree, when: str) -> dict[str, float]:
-    """`lambda1_<when>` and `spread_<when>` on one long input sequence of the task."""
+    """The diagnostic columns `<name>_<when>` (zoo.bench.record.DIAGNOSTICS) on one long input
+    sequence of the task, the same sequence at every `when`."""
     inputs = ctx.task.sample_inputs(ctx.arrays, ctx.key(_DIAG), flossing.DiagnosticsConfig().steps)
-    d = flossing.lyapunov_diagnostics(ctx.model(params), inputs, ctx.floss_cfg)
-    out = {f"lambda1_{when}": d["lambda_1"], f"spread_{when}": d["lambda_spread"]}
-    return {k: (float(v) if np.isfinite(v) else math.nan) for k, v in out.items()}
+    return diagnostic_columns(when, flossing.lyapunov_diagnostics(ctx.model(params), inputs, ctx.floss_cfg))
 
 
 def _starting_point(ctx: RunContext, state: PyTree, pre_steps: int,
@@ -285,9 +299,9 @@ def _starting_point(ctx: RunContext, state: PyTree, pre_steps: int,
     """The state training starts from (pre-flossed if asked) and its Lyapunov diagnostics."""
     if not pre_steps:
         diag = _lyapunov(ctx, state["params"], "init")
-        return state, {**diag, "lambda1_before": diag["lambda1_init"], "spread_before": diag["spread_init"]}
+        return state, {**diag, **{k.replace("_init", "_before"): v for k, v in diag.items()}}
     spec, task, cfg = ctx.spec, ctx.task, ctx.floss_cfg
-    shared = (spec.arch, spec.arch_options, *spec.train.model_options.items(), spec.train.hidden_size,
+    shared = (spec.registered_arch, spec.arch_options, *spec.train.model_options.items(), spec.train.hidden_size,
               task.input_size, task.output_size,
               spec.seed, task.input_key(), pre_steps,
               dataclasses.replace(cfg, pre_steps=0, during_steps=0, during_every=1, during_times=0))
