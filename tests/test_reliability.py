@@ -475,7 +475,8 @@ def test_suite_by_name_or_path_is_the_same_suite(tmp_path: Path, monkeypatch) ->
     fast = {"tasks": ["delayed_copy"], "validate_models": False}  # (building every task takes long)
     by_name = load_suite("quick", **fast)
     by_path = load_suite(str(suite_module.CONFIG_DIR / "quick.toml"), **fast)
-    assert by_name == by_path and len(by_name.runs) == 3 * (2 * 3 + 4)  # horizons x (rnn, lru flossed 3 ways; 4 more)
+    # horizons x (rnn, lru flossed 3 ways; 11 more architectures)
+    assert by_name == by_path and len(by_name.runs) == 3 * (2 * 3 + 11)
     # A broken suite gets the same error by name as by path.
     (tmp_path / "broken.toml").write_text("seeds = -1\n" + GOOD)
     monkeypatch.setattr(suite_module, "CONFIG_DIR", tmp_path)
