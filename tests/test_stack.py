@@ -83,6 +83,7 @@ def stepped_outputs(model: Stack, x: jax.Array, h0: jax.Array) -> jax.Array:
 @pytest.mark.parametrize(
     "name,block,readout",
     [("rnn", "glu", "linear"), ("lstm", "mlp", "mlp"), ("lru", "none", "mlp"),
+     ("s6", "glu", "linear"),  # its output reads C(x_t), not only its state
      ("stack_test_leaky", "glu", "linear")],
 )  # fmt: skip
 def test_forward_pass_equals_stepping_the_transition(plugins, name, block, readout):
@@ -120,7 +121,7 @@ def test_a_module_without_a_per_step_readout_cannot_be_stacked(plugins):
         "stack_test_opaque", input_size=IN, hidden_size=HID, output_size=OUT, rngs=nnx.Rngs(0)
     )
     assert isinstance(plain, OpaquePlugin)
-    with pytest.raises(ValueError, match="'stack_test_opaque' .* cannot be stacked: it has no f"):
+    with pytest.raises(ValueError, match="'stack_test_opaque' .* cannot be stacked: it has no o"):
         create_model(
             "stack_test_opaque", input_size=IN, hidden_size=HID, output_size=OUT,
             rngs=nnx.Rngs(0), depth=2,

@@ -85,16 +85,27 @@ def _readout(
     return nnx.Linear(width, output_size, rngs=rngs, param_dtype=param_dtype)
 
 
+def _output_of(layer: nnx.Module):
+    """The layer's per-step output from its state and input: `output(h, x)` (zoo.RecurrentModel,
+    which may read more than the state, as Mamba's C(x_t)), else `readout(features(h), x)`."""
+    if callable(getattr(layer, "output", None)):
+        return layer.output
+    if callable(getattr(layer, "features", None)) and callable(getattr(layer, "readout", None)):
+        return lambda h, x: layer.readout(layer.features(h), x)
+    return None
+
+
 def _check_stackable(name: str, layer: nnx.Module) -> None:
-    # transition() must produce each layer's per-step output from its state alone, which
-    # needs the RecurrentModel split of the model into features(h) and readout(features, x).
-    for attr in ("features", "readout", "transition"):
-        if not callable(getattr(layer, attr, None)):
-            raise ValueError(
-                f"architecture {name!r} ({type(layer).__name__}) cannot be stacked: it has no "
-                f"{attr}(); stacking needs features(h) and readout(features, x), "
-                "as zoo.RecurrentModel has"
-            )
+    # transition() must produce each layer's per-step output from its state and input alone.
+    missing = [a for a in ("transition",) if not callable(getattr(layer, a, None))]
+    if _output_of(layer) is None:
+        missing.insert(0, "output")
+    if missing:
+        raise ValueError(
+            f"architecture {name!r} ({type(layer).__name__}) cannot be stacked: it has no "
+            f"{missing[0]}(); stacking needs transition(h, x) and output(h, x) (or features(h) "
+            "and readout(features, x)), as zoo.RecurrentModel has"
+        )
 
 
 class Stack(nnx.Module):
@@ -157,7 +168,7 @@ class Stack(nnx.Module):
             u = self.norms[i](z)
             if advance:
                 h_i = layer.transition(h_i, u)
-            z = z + self._mix(i, layer.readout(layer.features(h_i), u))
+            z = z + self._mix(i, _output_of(layer)(h_i, u))
             states.append(h_i)
         return jnp.concatenate(states, axis=-1), z
 
