@@ -93,6 +93,7 @@ def ray_cluster(cache_dir):
         os.environ["RAY_USAGE_STATS_ENABLED"] = saved
 
 
+@pytest.mark.slow  # end to end: a Ray instance and suites on it
 @needs_ray
 def test_killed_worker_is_retried_from_its_checkpoint_with_the_local_results(
     ray_cluster, reference: Path, cache_dir: Path, tmp_path: Path
@@ -158,6 +159,7 @@ def test_killed_worker_is_retried_from_its_checkpoint_with_the_local_results(
     assert read_csv(out / "leaderboard.csv")
 
 
+@pytest.mark.slow
 @needs_ray
 def test_sigint_cancels_queued_runs_checkpoints_running_ones_and_exits_130(
     ray_cluster, cache_dir: Path, tmp_path: Path
