@@ -53,14 +53,15 @@ def test_tiny_suite_writes_the_three_files(reference: Path) -> None:
     rows = read_csv(reference / "runs.csv")
     suite = load_suite(str(TINY))
     assert sorted(r["run_id"] for r in rows) == sorted(s.run_id for s in suite.runs)
-    assert len(rows) == 2 * 2 * 2 * 2  # archs x horizons x flossing modes x seeds
+    assert len(rows) == 2 * 2 * 2  # archs x horizons x flossing modes (one seed)
     assert {r["status"] for r in rows} <= {"solved", "unsolved", "diverged"}
     board = read_csv(reference / "leaderboard.csv")
     assert len(board) == 2 * 2 * 2
     assert sum(int(b["n_runs"]) for b in board) == len(rows)
     html = (reference / "leaderboard.html").read_text()
     assert "<svg" in html and "delayed_copy" in html
-    # Flossing is applied: the exponent moves toward 0 between init and the start of training.
+    # Flossing is applied: lambda_1 changes between init and the start of training (that it
+    # moves toward 0 is tested on known dynamics in test_flossing.py).
     flossed = [r for r in rows if r["flossing"] == "pre+during"]
     assert all(r["lambda1_init"] != r["lambda1_before"] for r in flossed)
     plain = [r for r in rows if r["flossing"] == "none"]
@@ -85,7 +86,7 @@ def test_rerun_skips_finished_runs(reference: Path) -> None:
     before = (reference / "runs.csv").read_text()
     done = run_bench("--suite", str(TINY), "--out", str(reference))
     assert done.returncode == 0, done.stderr
-    assert "16 already done" in done.stderr
+    assert "8 already done" in done.stderr
     assert (reference / "runs.csv").read_text() == before
 
 
@@ -102,13 +103,13 @@ def test_killed_suite_resumes_with_each_run_once_and_identical_results(reference
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     partial = read_csv(runs_csv)
-    assert 3 <= len(partial) < 16
+    assert 3 <= len(partial) < 8
 
     done = run_bench("--suite", str(TINY), "--out", str(out))
     assert done.returncode == 0, done.stderr
     rows = read_csv(runs_csv)
     ids = [r["run_id"] for r in rows]
-    assert len(ids) == len(set(ids)) == 16
+    assert len(ids) == len(set(ids)) == 8
     expected = {r["run_id"]: r for r in read_csv(reference / "runs.csv")}
     for row in rows:
         for column in ("status", "metric", "steps_to_success", "steps_trained", "lambda1_after"):
@@ -159,14 +160,3 @@ def test_bad_suites_are_one_line_errors(raw: dict, message: str) -> None:
         parse_suite(raw, name="bad", archs=["rnn"])
     assert message in str(info.value)
     assert "\n" not in str(info.value)
-
-
-def test_cli_bad_input_exits_2_without_traceback(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text("seeds = [\n")
-    done = run_bench("--suite", str(bad), "--out", str(tmp_path / "o"), timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: bad.toml: malformed TOML")
-    assert "Traceback" not in done.stderr
-    done = run_bench("--suite", "no_such_suite", timeout=120)
-    assert done.returncode == 2 and "available: " in done.stderr

@@ -79,6 +79,25 @@ def test_longest_horizon_is_largest_bridged_even_after_a_failure():
     assert cell(board, flossing="none", horizon=20).success_rate == 0.5
 
 
+def test_longest_horizon_counts_a_horizon_solved_by_exactly_half_the_seeds():
+    rows = [run(horizon=10, seed=s, status="solved") for s in range(2)]
+    rows += [run(horizon=20, seed=0, status="solved"), run(horizon=20, seed=1)]  # 1/2: bridged
+    rows += [run(horizon=40, seed=s, status="solved" if s == 0 else "unsolved") for s in range(3)]  # 1/3: not
+    board = aggregate(pd.DataFrame(rows))
+    assert board.longest_horizon.tolist() == [20.0] * 3
+
+
+def test_steps_to_success_only_of_runs_that_succeeded():
+    # An unsolved run whose validation metric met the criterion at some step (the final test
+    # metric did not) has a steps_to_success, but is not a success: its steps are not counted.
+    runs = pd.DataFrame([
+        run(seed=0, status="solved", steps_to_success=100),
+        run(seed=1, status="solved", steps_to_success=200),
+        run(seed=2, status="unsolved", steps_to_success=30),
+    ])  # fmt: skip
+    assert cell(aggregate(runs), arch="rnn").median_steps_to_success == 150
+
+
 def test_diverged_counted_and_skipped_excluded():
     runs = pd.DataFrame([
         run(seed=0, status="diverged", metric=np.nan, note="loss became NaN"),

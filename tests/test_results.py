@@ -118,6 +118,38 @@ def test_report_tables_against_a_hand_made_board(tmp_path):
         report.render("<!-- table: nonsense s -->\n<!-- end table -->", tmp_path)
 
 
+def test_summary_metric_and_lyapunov_tables_against_hand_made_runs(tmp_path):
+    nan = float("nan")
+    cells = [  # arch, horizon, seed, status, metric, max_steps, wall s, lambda1 init/before/after, grad before/after
+        ("rnn", 10, 0, "solved", 0.9, 500, 1800, 0.5, 0.4, 0.1, 2.0, 4.0),
+        ("rnn", 10, 1, "unsolved", 0.6, 500, 1800, 0.3, 0.2, -0.1, 4.0, 8.0),
+        ("rnn", 10, 2, "diverged", nan, 500, 3600, 0.1, 0.0, nan, nan, nan),
+        ("rnn", 20, 0, "unsolved", 0.55, 1000, 1800, 0.2, 0.1, -0.3, 6.0, nan),
+        ("lru", 10, 0, "solved", 1.0, 500, 1800, -0.2, -0.2, -0.4, 1.0, 1.0),
+        ("lru", 20, 1, "skipped", nan, 2000, 0, nan, nan, nan, nan, nan),  # never trained: not a run
+    ]  # fmt: skip
+    rows = [dict(zip(leaderboard.RUNS_COLUMNS, [None] * len(leaderboard.RUNS_COLUMNS)),
+                 run_id=f"r{i}", suite="h", arch=a, task="delayed_copy", horizon=h, flossing="none", seed=seed,
+                 status=status, success=int(status == "solved"), metric=m, metric_name="bit_accuracy",
+                 max_steps=steps, wall_time_s=wall, lambda1_init=l0, lambda1_before=l1, lambda1_after=l2,
+                 grad_norm_before=g1, grad_norm_after=g2)
+            for i, (a, h, seed, status, m, steps, wall, l0, l1, l2, g1, g2) in enumerate(cells)]
+    (tmp_path / "h").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "h" / "runs.csv", index=False)
+    src = report.Source(tmp_path / "h")
+    # 5 runs: 2 solved, 2 unsolved, 1 diverged; seeds 0-2; budgets 500 and 1000; 10800 s = 3.00 h.
+    assert report.summary(src).splitlines()[2] == "| 5 | 2 | 2 | 1 | 3 | 500/1000 | 3.00 |"
+    metric = report.metric(src, "delayed_copy")
+    assert metric.startswith("Median bit_accuracy.")
+    assert "| lru | 1 | - |" in metric  # the skipped horizon-20 run leaves no cell
+    assert "| rnn | 0.75 | 0.55 |" in metric  # median of 0.9 and 0.6; the diverged run has no metric
+    lyap = report.lyapunov(src)
+    # rnn medians: init (0.5, 0.3, 0.1, 0.2), before (0.4, 0.2, 0, 0.1), after (0.1, -0.1, -0.3),
+    # grad before (2, 4, 6), grad after (4, 8).
+    assert "| rnn | delayed_copy | none | 4 | 0.25 | 0.15 | -0.1 | 4 | 6 |" in lyap
+    assert "| lru | delayed_copy | none | 1 | -0.2 | -0.2 | -0.4 | 1 | 1 |" in lyap
+
+
 def test_best_learning_rate_by_mean_log_metric(tmp_path):
     # lr 1e-3: 0.01 and 1.0 (geometric mean 0.1); lr 1e-2: 0.2 and 0.2 (0.2); a diverged run is worst.
     cells = [(1e-3, 6.25, 0.01), (1e-3, 100, 1.0), (1e-2, 6.25, 0.2), (1e-2, 100, 0.2), (1e-1, 6.25, float("nan"))]
