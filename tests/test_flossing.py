@@ -632,3 +632,11 @@ def test_initial_state_gradient_of_a_model_without_h0():
     assert reason == "LinearPlugin.__call__ takes no initial state (model(inputs, h0) is needed)"
     batch = (jnp.zeros((2, 5, 1)), jnp.zeros((2, 5, 1)))
     assert F.initial_state_gradient_norm(model, lambda y, b: jnp.sum(y), batch) is None
+
+
+def test_gradient_lag_norms_do_not_underflow_before_the_entries_do():
+    # |0.5^l| reaches 1e-30 at l = 100: its square underflows in float32, the value does not.
+    norms = F.gradient_lag_norms(lambda h, x: 0.5 * h, jnp.zeros(3, jnp.float32),
+                                 jnp.zeros((100, 1), jnp.float32), lags=100)
+    assert np.all(np.asarray(norms) > 0)
+    assert F.gradient_decay_rate(norms) == pytest.approx(np.log(2), rel=1e-4)

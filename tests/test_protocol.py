@@ -283,5 +283,5 @@ def test_the_lstm_examples_differ_only_in_the_recipe():
 @pytest.mark.slow
 def test_the_long_horizon_draft_validates():
     draft = load_suite(str(ROOT / "docs" / "examples" / "long_horizon_protocol.toml"))
-    assert len(draft.runs) == 10 * 2 * 6 * (5 + 5 + 6 + 6 + 5 + 4 + 4 + 6)  # seeds x modes x archs x horizons
+    assert len(draft.runs) == 10 * 2 * 13 * (5 + 5 + 6 + 6 + 5 + 4 + 4 + 6)  # seeds x modes x archs x horizons
     assert {r.seed for r in draft.tuning}.isdisjoint({r.seed for r in draft.runs})

@@ -614,12 +614,21 @@ def gradient_lag_norms(
         h_prev, x = step
         _, pull = jax.vjp(lambda s: transition(s, x), h_prev)
         g = jax.vmap(lambda c: pull(c)[0], in_axes=1, out_axes=1)(g).astype(dtype)
-        return g, jnp.linalg.norm(g)
+        return g, _scaled_norm(g)
 
     # Reverse scan over the last `lags` steps: output i belongs to step time - lags + i,
     # after which the cotangent has gone back lags - i steps.
     _, norms = jax.lax.scan(back, g, (previous[time - lags :], inputs[time - lags :]), reverse=True)
-    return jnp.concatenate([jnp.linalg.norm(g)[None], norms[::-1]])
+    return jnp.concatenate([_scaled_norm(g)[None], norms[::-1]])
+
+
+def _scaled_norm(g: jax.Array) -> jax.Array:
+    """Frobenius norm computed as `m * |g / m|` with `m = max |g|`: squaring entries of 1e-20
+    underflows in float32, so a gradient that vanishes at a healthy rate would read 0 (and
+    its decay rate NaN) long before its entries themselves underflow."""
+    m = jnp.max(jnp.abs(g))
+    safe = jnp.where(m > 0, m, 1)
+    return jnp.where(m > 0, m * jnp.linalg.norm(g / safe), 0)
 
 
 def gradient_decay_rate(norms: Any, fit_from: int = 0) -> float:
