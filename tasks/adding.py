@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.base import Batch, PyTree, Split, Task, check_split
-from tasks.common import check_float, check_int, eval_key, masked_mean
+from tasks.base import Batch, PyTree
+from tasks.common import GeneratedTask, check_float, check_int, masked_mean
 from tasks.registry import register_task
 
 EVAL_TAGS = {"validation": "adding/validation", "test": "adding"}
@@ -48,7 +48,8 @@ def masked_mse(outputs: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.A
 
 
 @register_task("adding")
-class Adding(Task):
+class Adding(GeneratedTask):
+    eval_tags = EVAL_TAGS
     """Adding problem: output u_a + u_b at the last step, where a and b are the marked steps.
 
     Inputs (2 channels): the value u_t ~ U[0, 1] and a marker bit, 1 at exactly two steps.
@@ -104,16 +105,6 @@ class Adding(Task):
         if self._arrays is None:
             self._arrays = {"lag": jax.device_put(np.int32(self.horizon))}
         return self._arrays
-
-    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
-        return self._make(arrays, key, self.batch_size)
-
-    def eval_batch(self, split: Split = "test") -> Batch:
-        split = check_split(type(self).name, split)
-        if split not in self._eval:
-            key = eval_key(EVAL_TAGS[split])
-            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
-        return self._eval[split]
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         return masked_mse(outputs, batch.targets, batch.mask)

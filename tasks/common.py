@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.base import TaskConfigError
+from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
 
 # Evaluation sets are drawn from keys derived from this constant, never from a training
 # seed, so every seed of a task is scored on the same held-out sequences.
@@ -123,3 +123,27 @@ def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) 
 def masked_accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
     """Fraction of masked steps whose arg-max class is the label."""
     return masked_mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32), mask)
+
+
+class GeneratedTask(Task):
+    """A task whose batches are generated from a key: `_make(arrays, key, batch_size)`.
+
+    Training batches come from the run's keys; each held-out split is one fixed batch from
+    a key of its own (`eval_tags[split]`), so validation, test and training never share a
+    key. Subclasses set `eval_tags`, `batch_size`, `eval_size`, `self._eval = {}` and `_make`.
+    """
+
+    eval_tags: dict[str, str]
+
+    def _make(self, arrays: PyTree, key: jax.Array, batch_size: int) -> Batch:
+        raise NotImplementedError
+
+    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
+        return self._make(arrays, key, self.batch_size)
+
+    def eval_batch(self, split: Split = "test") -> Batch:
+        split = check_split(type(self).name, split)
+        if split not in self._eval:
+            key = eval_key(self.eval_tags[split])
+            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
+        return self._eval[split]

@@ -15,13 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
+from tasks.base import Batch, PyTree, TaskConfigError
 from tasks.common import (
+    GeneratedTask,
     bernoulli_bits,
     binary_cross_entropy_with_logits,
     check_float,
     check_int,
-    eval_key,
     masked_mean,
 )
 from tasks.registry import register_task
@@ -74,7 +74,8 @@ def masked_bit_accuracy(logits: jax.Array, targets: jax.Array, mask: jax.Array) 
     return masked_mean(correct, mask)
 
 
-class _DelayedBits(Task):
+class _DelayedBits(GeneratedTask):
+    eval_tags = EVAL_TAGS
     """Shared body of the bit tasks: sizes, options, sampling, BCE loss and bit accuracy."""
 
     metric_name = "bit_accuracy"
@@ -117,16 +118,6 @@ class _DelayedBits(Task):
         if self._arrays is None:
             self._arrays = {"delay": jax.device_put(np.int32(self.horizon))}
         return self._arrays
-
-    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
-        return self._make(arrays, key, self.batch_size)
-
-    def eval_batch(self, split: Split = "test") -> Batch:
-        split = check_split(type(self).name, split)
-        if split not in self._eval:
-            key = eval_key(EVAL_TAGS[split])
-            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
-        return self._eval[split]
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         return masked_bce(outputs, batch.targets, batch.mask)

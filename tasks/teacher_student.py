@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
-from tasks.common import check_float, check_int, eval_key, masked_mean
+from tasks.base import Batch, PyTree, TaskConfigError
+from tasks.common import GeneratedTask, check_float, check_int, masked_mean
 from tasks.registry import register_task
 
 PAPER_NU0_GRID = (0.32, 0.68, 0.84, 0.92, 0.96, 0.98, 0.99)
@@ -209,7 +209,8 @@ _gaussian = jax.jit(_gaussian_impl, static_argnums=1)
 
 
 @register_task("teacher_student")
-class TeacherStudent(Task):
+class TeacherStudent(GeneratedTask):
+    eval_tags = EVAL_TAGS
     """Linear teacher-student regression (Zucchet & Orvieto 2024) with memory `horizon`.
 
     Teacher: `h_{t+1} = A h_t + B x_t`, `y_t = C h_t + D x_t`, h_0 = 0, x_t ~ N(0, I),
@@ -328,16 +329,6 @@ class TeacherStudent(Task):
                 for k, v in {**t, "kernel": kernel}.items()
             }
         return self._arrays
-
-    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
-        return self._make(arrays, key, self.batch_size)
-
-    def eval_batch(self, split: Split = "test") -> Batch:
-        split = check_split(type(self).name, split)
-        if split not in self._eval:
-            key = eval_key(EVAL_TAGS[split])
-            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
-        return self._eval[split]
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         return half_mse(outputs, batch.targets, batch.mask)

@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.base import Batch, PyTree, Split, Task, TaskConfigError, check_split
+from tasks.base import SPLITS, Batch, PyTree, TaskConfigError
 from tasks.common import (
+    GeneratedTask,
     check_float,
     check_int,
-    eval_key,
     masked_accuracy,
     masked_cross_entropy,
 )
@@ -94,7 +94,7 @@ def associative_recall_batch(
     return Batch(inputs=inputs, targets=targets, mask=mask)
 
 
-class _TokenRecall(Task):
+class _TokenRecall(GeneratedTask):
     """Shared body: options, a horizon passed as data, fixed held-out keys, CE + accuracy."""
 
     metric_name = "accuracy"
@@ -137,15 +137,9 @@ class _TokenRecall(Task):
             self._arrays = {"horizon": jax.device_put(np.int32(self.horizon))}
         return self._arrays
 
-    def sample(self, arrays: PyTree, key: jax.Array) -> Batch:
-        return self._make(arrays, key, self.batch_size)
-
-    def eval_batch(self, split: Split = "test") -> Batch:
-        split = check_split(type(self).name, split)
-        if split not in self._eval:
-            key = eval_key(f"{type(self).name}/{split}")
-            self._eval[split] = self._make(self.arrays(), key, self.eval_size)
-        return self._eval[split]
+    @property
+    def eval_tags(self) -> dict[str, str]:
+        return {split: f"{type(self).name}/{split}" for split in SPLITS}
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         return masked_cross_entropy(outputs, batch.targets, batch.mask)
