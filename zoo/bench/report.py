@@ -35,6 +35,7 @@ import pandas as pd
 
 from zoo.bench.aggregate import aggregate, order_flossing
 from zoo.bench.record import read_runs
+from zoo.bench.render import nu0
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 def _horizon(task: str, h: float) -> str:
     # One convention everywhere: the horizon in steps; the teacher's eigenvalue floor beside it.
-    return f"{_fmt(h)} (nu0 {1 - 1 / h:.2f})" if task == "teacher_student" and h > 0 else _fmt(h)
+    return f"{_fmt(h)} (nu0 {nu0(h):.2f})" if task == "teacher_student" and h > 0 else _fmt(h)
 
 
 def _horizon_name(task: str) -> str:
