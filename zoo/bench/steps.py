@@ -3,7 +3,6 @@ the |d loss / d h0| diagnostic, compiled once per shape and shared by every run 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
@@ -11,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
+
+from zoo import flossing
 
 PyTree = Any
 
@@ -57,14 +58,7 @@ def set_learning_rate(opt_state: PyTree, lr: float) -> PyTree:
 
 def takes_initial_state(model: nnx.Module) -> bool:
     """Whether `model(x, h0)` is possible: the architecture contract only asks for `model(x)`."""
-    try:
-        params = list(inspect.signature(model.__call__).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params) or (
-        sum(p.kind in positional for p in params) >= 2
-    )
+    return flossing.initial_state_gradient_unsupported(model) is None
 
 
 NO_H0_NOTE = "grad_norm: the model's __call__ takes no initial state h0"
