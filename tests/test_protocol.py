@@ -118,7 +118,11 @@ BAD = [
     (suite(experiments=[{**TASK, "horizons": {"from": 2, "to": 16}}]), "exactly the keys from, to, count"),
     (suite(experiments=[{**TASK, "horizons": {"from": 16, "to": 2, "count": 3}}]), "need from < to"),
     (suite(tuning={"lrs": [1e-3], "seeds": [1, 5]}), "t.tuning.seeds: [1] are also reported seeds (0 .. 1)"),
-    (suite(tuning={"lrs": [1e-3], "seeds": [5], "lr": 1}), "t.tuning: unknown key 'lr'; allowed: horizons, lrs, seeds"),
+    (suite(tuning={"lrs": [1e-3], "seeds": [5], "lr": 1}), "t.tuning: unknown key 'lr'; allowed: flossing, horizons, lrs"),
+    (suite(tuning={"lrs": [1e-3], "seeds": [5], "flossing": ["pre"]}),
+     "t.tuning.flossing: must list one of the suite's flossing modes ('none'), got ['pre']"),
+    (suite(flossing=["none", "pre"], tuning={"lrs": [1e-3], "seeds": [5], "flossing": ["none", "pre"]}),
+     "t.tuning.flossing: must list one of"),
     (suite(tuning={"lrs": [], "seeds": [5]}), "t.tuning.lrs: must be a non-empty list of positive numbers"),
     (suite(tuning={"lrs": [1e-3], "seeds": 3}), "t.tuning.seeds: must be a non-empty list of non-negative integers"),
     (suite(tuning={"lrs": [1e-3], "seeds": [5], "horizons": {"adding": [2]}}), "'adding' is no experiment's task"),
@@ -192,6 +196,18 @@ def test_the_chosen_rate_is_the_one_the_tuning_runs_imply(tmp_path):
     assert 0.1 in set(tuning.write_tuning_csv(tmp_path).query("chosen")["lr"])
     again = tuning.write_tuning_csv(tmp_path, [r["run_id"] for r in rows])
     assert again.query("chosen").set_index("flossing")["lr"].to_dict() == {"none": 3e-2, "pre": 1e-3}
+
+
+def test_tuning_one_mode_gives_its_rate_to_every_mode(tmp_path):
+    # [tuning] flossing = ["none"]: tuning runs without flossing only; `pre` trains at none's choice.
+    raw = suite(flossing=["none", "pre"], tuning={"lrs": [1e-3, 3e-2], "seeds": [10], "flossing": ["none"]})
+    s = parse(raw)
+    assert {r.flossing for r in s.tuning} == {"none"} and len(s.tuning) == 2 * 2  # horizons x lrs
+    rows = [_tuning_row("rnn", "none", lr, 10, status, steps, val)
+            for lr, status, steps, val in [(1e-3, "unsolved", "", 0.6), (3e-2, "solved", 20, 1.0)]]
+    pd.DataFrame(rows).to_csv(tmp_path / tuning.TUNING_RUNS_CSV, index=False)
+    tuned = tuning.apply_choice(s, tuning.write_tuning_csv(tmp_path))
+    assert {(r.flossing, r.train.lr) for r in tuned.runs} == {("none", 3e-2), ("pre", 3e-2)}
 
 
 # --------------------------------------------------------------------------- tables

@@ -28,6 +28,7 @@ A suite file looks like::
     lrs = [1e-3, 3e-3, 1e-2]
     seeds = [100, 101]               # disjoint from the reported seeds 0 .. seeds-1
     horizons = [20]                  # where to select (or a table per task; default: every horizon)
+    flossing = ["none"]              # optional: tune this mode only; the other modes share its rate
 
     [flossing_config]                # overrides of zoo.flossing.FlossingConfig
     pre_steps = 100
@@ -351,7 +352,8 @@ def parse_suite(
     tuning = None
     if "tuning" in raw:
         exp_tasks = sorted({e["task"] for e in experiments if isinstance(e, dict) and isinstance(e.get("task"), str)})
-        tuning = parse_tuning(raw["tuning"], f"{name}.tuning", reported_seeds=n_seeds, tasks=exp_tasks)
+        tuning = parse_tuning(raw["tuning"], f"{name}.tuning", reported_seeds=n_seeds, tasks=exp_tasks,
+                              modes=suite_modes)
 
     defaults = _table(raw.get("defaults", {}), f"{name}.defaults")
     _check_keys(defaults, _field_names(TrainSettings), f"{name}.defaults")
@@ -421,7 +423,7 @@ def parse_suite(
                          **_table(exp_arch_options.get(arch, {}), f"{where}.arch_options.{arch}")}
             settings[arch] = (arch_train, arch_opts)
 
-        def expand(horizon, seeds, lrs=(None,)):
+        def expand(horizon, seeds, lrs=(None,), only_modes=None):
             task = _checked_task(task_name, horizon, options, where)
             out = []
             for arch in exp_archs:
@@ -430,7 +432,8 @@ def parse_suite(
                     arch_train = _with_budget(names.registered(arch), arch_train, arch_opts, task, budgets,
                                               f"{where}: {arch}.param_budget")
                 floss_options = tuple(sorted({**floss_table, **recipe_floss.get(arch, {})}.items()))
-                for mode in [m for m in exp_modes if m in recipe_modes.get(arch, exp_modes)]:
+                for mode in [m for m in exp_modes if m in recipe_modes.get(arch, exp_modes)
+                             and (only_modes is None or m in only_modes)]:
                     for lr in lrs:
                         for seed in seeds:
                             out.append(RunSpec(
@@ -457,7 +460,7 @@ def parse_suite(
             chosen_at = tuning_horizons(tuning, task_name)
             at = horizons if chosen_at is None else _horizons(chosen_at, f"{name}.tuning.horizons")
             for horizon in at:
-                tuning_runs.extend(expand(horizon, tuning.seeds, tuning.lrs))
+                tuning_runs.extend(expand(horizon, tuning.seeds, tuning.lrs, tuning.flossing))
     if not runs:
         raise ConfigError(f"{name}: the filters leave no run to do")
     if archs is not None:  # --archs gave experiments that split the architectures the same list: one run each

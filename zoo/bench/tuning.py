@@ -7,7 +7,9 @@ flossing mode, tuning seed, lr); `run_suite` runs them first into ``tuning_runs.
 columns of runs.csv), then `choose_lrs` ranks the rates per (arch, task, flossing) on the
 validation split with `zoo.bench.stats.tuning_table` (success rate, then steps to success,
 then validation metric), writes ``tuning.csv`` and `apply_choice` gives every reported run
-its (arch, task, flossing)'s chosen rate. This replaces scripts/lr_grid.py, which tuned on a
+its (arch, task, flossing)'s chosen rate. With `flossing = ["none"]` the rate is tuned without
+flossing only and every flossing mode of that (arch, task) trains with it: the paired
+comparison of flossing against none then differs in flossing alone, and tuning costs one mode. This replaces scripts/lr_grid.py, which tuned on a
 reported seed and on the test data.
 """
 
@@ -34,17 +36,20 @@ class Tuning:
     lrs: tuple[float, ...]
     seeds: tuple[int, ...]
     horizons: Any = None  # a list or grid for every experiment, or {task: list or grid}; None: the experiment's
+    flossing: tuple[str, ...] | None = None  # the modes tuned (the others take their rate); None: every mode
 
 
 def _fail(where: str, message: str) -> ConfigError:
     return ConfigError(f"{where}: {message}")
 
 
-def parse_tuning(table: Any, where: str, *, reported_seeds: int, tasks: list[str]) -> Tuning:
-    """The [tuning] table checked: one-line errors naming the key and what is allowed."""
+def parse_tuning(table: Any, where: str, *, reported_seeds: int, tasks: list[str],
+                 modes: list[str] | None = None) -> Tuning:
+    """The [tuning] table checked: one-line errors naming the key and what is allowed.
+    `modes`: the suite's flossing modes, which `flossing` must choose one of."""
     if not isinstance(table, dict):
-        raise _fail(where, f"must be a table with lrs, seeds and optionally horizons, got {table!r}")
-    allowed = ["horizons", "lrs", "seeds"]
+        raise _fail(where, f"must be a table with lrs, seeds and optionally horizons and flossing, got {table!r}")
+    allowed = ["flossing", "horizons", "lrs", "seeds"]
     for key in table:
         if key not in allowed:
             raise _fail(where, f"unknown key {key!r}; allowed: {', '.join(allowed)}")
@@ -73,7 +78,17 @@ def parse_tuning(table: Any, where: str, *, reported_seeds: int, tasks: list[str
     elif horizons is not None and not isinstance(horizons, (list, dict)):
         raise _fail(f"{where}.horizons",
                     f"must be a list, {{from, to, count}} or a table per task, got {horizons!r}")
-    return Tuning(lrs=tuple(float(v) for v in lrs), seeds=tuple(seeds), horizons=horizons)
+    flossing = table.get("flossing")
+    if flossing is not None:
+        # One mode: a choice per (arch, task) that every mode shares. Several would leave the
+        # untuned modes' rate ambiguous.
+        if (not isinstance(flossing, list) or len(flossing) != 1 or not isinstance(flossing[0], str)
+                or (modes is not None and flossing[0] not in modes)):
+            allowed_modes = ", ".join(repr(m) for m in modes) if modes else "a flossing mode"
+            raise _fail(f"{where}.flossing", f"must list one of the suite's flossing modes ({allowed_modes}), "
+                                             f"got {flossing!r}")
+        flossing = tuple(flossing)
+    return Tuning(lrs=tuple(float(v) for v in lrs), seeds=tuple(seeds), horizons=horizons, flossing=flossing)
 
 
 def tuning_horizons(tuning: Tuning, task: str) -> Any:
@@ -118,9 +133,19 @@ def apply_choice(suite, table):
     chosen = table[table["chosen"].astype(bool)]
     keys = zip(chosen["arch"], chosen["task"], chosen["flossing"])
     lr = {key: float(v) for key, v in zip(keys, chosen["lr"])}
+    # A mode without tuning runs of its own ([tuning] flossing = [...]) takes the rate of the
+    # one mode tuned for its (arch, task).
+    by_pair: dict = {}
+    for (arch, task, _), v in lr.items():
+        by_pair.setdefault((arch, task), set()).add(v)
+    shared = {pair: rates.pop() for pair, rates in by_pair.items() if len(rates) == 1}
+
+    def rate(spec):
+        return lr.get((spec.arch, spec.task, spec.flossing), shared.get((spec.arch, spec.task)))
+
     runs = tuple(
-        dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=lr[key]))
-        if (key := (spec.arch, spec.task, spec.flossing)) in lr else spec
+        dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=v)) if (v := rate(spec)) is not None
+        else spec
         for spec in suite.runs
     )
     return dataclasses.replace(suite, runs=runs)
