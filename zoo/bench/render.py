@@ -262,9 +262,10 @@ def _scoreboard_html(board: pd.DataFrame, breaks: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------------------------
 
 # Panel geometry in SVG user units; the SVG scales to its grid cell through the viewBox.
-_W, _H = 280, 178
-_ML, _MR, _MT, _MB = 30, 10, 24, 22
-_GLYPH = 5.6  # px per glyph of a 10px tick label
+# A panel is drawn about 190 px wide: 220 units keep 10-unit tick labels legible (about 8.5 px).
+_W, _H = 220, 150
+_ML, _MR, _MT, _MB = 26, 8, 22, 19
+_GLYPH = 5.6  # units per glyph of a 10-unit tick label
 
 
 class _XScale:
@@ -371,8 +372,8 @@ def _svg_panel(task: str, arch: str, rows: pd.DataFrame, xs: _XScale, axes: str,
     parts = [
         f'<svg class="panel" data-task="{_e(task)}" data-arch="{_e(arch)}" viewBox="0 0 {_W} {_H}" role="img" '
         f'aria-label="{_e(f"success rate against horizon, {arch} on {task}")}">',
-        f'<rect class="swatch" x="{_ML}" y="7" width="9" height="9" fill="{color}"/>'
-        f'<text class="ptitle" x="{_ML + 13}" y="15.5">{_e(arch)}</text>',
+        f'<rect class="swatch" x="{_ML}" y="6" width="9" height="9" fill="{color}"/>'
+        f'<text class="ptitle" x="{_ML + 13}" y="14.5">{_e(arch)}</text>',
         axes,
     ]
     modes = [m for m in order_flossing(rows["flossing"])]
