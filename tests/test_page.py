@@ -266,7 +266,7 @@ def test_without_curves_csv_the_page_says_so(tmp_path):
     _, html_path = write_leaderboard(tmp_path)
     page = html_path.read_text()
     assert curves_of(page) is None
-    assert "Learning curves are not available on this page: its folder has no curves.csv." in page
+    assert "Learning curves are not available on this page: no curves.csv was read for it." in page
 
 
 def test_curve_names_cannot_end_the_json_script():

@@ -188,7 +188,8 @@ def _h50_tip(row) -> str:
     if not row.ran:
         return f"{where}: not run"
     if math.isnan(row.h50):
-        why = ("one horizon > 0 only" if row.n_horizons < 2 else "success does not fall with horizon")
+        why = ("no horizon > 0 (the fit is in log-horizon)" if row.n_horizons == 0 else
+               "one horizon > 0 only" if row.n_horizons == 1 else "success does not fall with horizon")
         return f"{where}: no crossing fitted ({why})"
     lines = [
         where,
@@ -625,7 +626,7 @@ def _summary(runs: pd.DataFrame, board: pd.DataFrame) -> str:
 CURVES_NOTE = {
     True: "Click a marker of a plot, or a row of the full leaderboard, to see that configuration's "
           "learning curves (validation metric and training loss against step, one line per seed).",
-    False: "Learning curves are not available on this page: its folder has no curves.csv.",
+    False: "Learning curves are not available on this page: no curves.csv was read for it.",
 }
 
 

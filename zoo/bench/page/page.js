@@ -134,7 +134,8 @@
         pts.push(px(x).toFixed(1) + "," + py(y).toFixed(1));
       });
       if (pts.length > 1) {
-        out.push('<polyline points="' + pts.join(" ") + '" fill="none" stroke="' + s.color + '" stroke-width="1.6"/>');
+        out.push('<polyline points="' + pts.join(" ") + '" fill="none" stroke="' + s.color + '" stroke-width="1.6">' +
+                 "<title>" + esc(s.name) + "</title></polyline>");
       }
       pts.forEach(function (p) {
         var xy = p.split(",");
@@ -154,7 +155,7 @@
     viewer.setAttribute("data-shown", cfg);
     if (!all) {
       title.textContent = "Learning curves";
-      body.innerHTML = '<p class="cv-empty">Learning curves are not available: this folder has no curves.csv.</p>';
+      body.innerHTML = '<p class="cv-empty">Learning curves are not available on this page: no curves.csv was read for it.</p>';
       return;
     }
     if (!entry) {
@@ -169,8 +170,9 @@
       var status = r[1] === null ? "" : all.status[r[1]];
       var color = STATUS_COLOR[status] || "#4477aa";
       var x = steps(r[2], r[3].length);
-      metric.push({x: x, y: r[3], color: color});
-      loss.push({x: x, y: r[4], color: color});
+      var name = "seed " + r[0] + " (" + status + ")";
+      metric.push({x: x, y: r[3], color: color, name: name});
+      loss.push({x: x, y: r[4], color: color, name: name});
       keys.push('<span class="cv-key"><i style="background:' + color + '"></i>seed ' + esc(r[0]) + " (" + esc(status) + ")</span>");
     });
     var positive = loss.every(function (s) { return s.y.every(function (v) { return v === null || v > 0; }); });
