@@ -326,6 +326,14 @@ _CLICK_SCRIPT = """<script>
   var v = document.getElementById("curve-viewer");
   root.setAttribute("data-viewer", (v.hidden ? "hidden" : "shown") + "|" + document.getElementById("cv-title").textContent
     + "|" + v.querySelectorAll("svg.cv-chart").length + "|" + v.querySelectorAll("svg.cv-chart polyline").length);
+  function hidden(selector) {
+    return Array.prototype.filter.call(document.querySelectorAll(selector), function (e) {
+      return getComputedStyle(e).display === "none"; }).map(function (e) {
+      return (e.closest("svg.panel") || e).getAttribute("data-arch"); }).join(" ");
+  }
+  document.querySelector('.lg-arch[data-arch="b_crossing"]').click();
+  document.querySelector('.lg-mode[data-flossing="none"]').click();
+  root.setAttribute("data-hidden", hidden("svg.panel") + "|" + hidden("svg.panel .series"));
 })();
 </script></body>"""
 
@@ -353,3 +361,5 @@ def test_scoreboard_sorts_and_curves_open_in_chromium(tmp_path):
     viewer = html.unescape(re.search(r'data-viewer="([^"]*)"', dom).group(1)).split("|")
     # Shown, titled, two charts (metric, loss) with a line per seed in each.
     assert viewer == ["shown", "b_crossing \u00b7 delayed_copy \u00b7 horizon 20 \u00b7 flossing pre", "2", str(2 * 4)]
+    # The legend filters: b_crossing's panel hidden; the "none" series hidden (c_one is the only one with it).
+    assert re.search(r'data-hidden="([^"]*)"', dom).group(1) == "b_crossing|c_one"
