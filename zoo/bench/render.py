@@ -496,7 +496,8 @@ def curves_payload(board: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame
     `{"status": STATUSES, "cfg": {row: {"label": [arch, task, horizon text, flossing],
     "metric": name, "runs": [[seed, status index, steps, val_metric, train_loss], ...]}}}`,
     keyed by the board row (the leaderboard's order, as the full table's `data-cfg`); runs by
-    seed; metrics and losses to 3 significant digits, finer than a chart's pixel (blank: null); steps as `_steps`.
+    seed; metrics and losses to 3 significant digits, finer than a chart's pixel (blank: null);
+    steps as `_steps`.
     Only finished runs of `runs` count, so a folder's tuning runs stay off its page.
     """
     if curves is None:
@@ -504,21 +505,25 @@ def curves_payload(board: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame
     fin = finished(normalise(runs))[["run_id", "arch", "task", "horizon", "flossing", "seed", "status"]]
     rows = {(r.arch, r.task, r.horizon, r.flossing): i for i, r in enumerate(board.itertuples(index=False))}
     merged = curves.merge(fin, on="run_id", how="inner").sort_values(["run_id", "step"], kind="stable")
+    # Plain lists and one slice per run: a pandas groupby of thousands of small runs is seconds.
+    col = {c: merged[c].tolist() for c in merged.columns}
+    starts = [k for k in range(len(merged)) if k == 0 or col["run_id"][k] != col["run_id"][k - 1]]
     cfg: dict[str, dict] = {}
-    for run_id, g in merged.groupby("run_id", sort=False):
-        first = g.iloc[0]
-        i = rows.get((first["arch"], first["task"], first["horizon"], first["flossing"]))
+    for a, b in zip(starts, [*starts[1:], len(merged)]):
+        arch, task, horizon, mode = col["arch"][a], col["task"][a], col["horizon"][a], col["flossing"][a]
+        i = rows.get((arch, task, horizon, mode))
         if i is None:
             continue
-        entry = cfg.setdefault(str(i), {
-            "label": [first["arch"], first["task"], horizon_text(first["task"], first["horizon"]), first["flossing"]],
-            "metric": board["metric_name"].iloc[i],
-            "runs": [],
-        })
-        seed = int(first["seed"]) if math.isfinite(first["seed"]) else None
-        status = STATUSES.index(first["status"]) if first["status"] in STATUSES else None
-        entry["runs"].append([seed, status, _steps(g["step"]), [_round(v, 3) for v in g["val_metric"]],
-                              [_round(v, 3) for v in g["train_loss"]]])
+        entry = cfg.setdefault(str(i), {"label": [arch, task, horizon_text(task, horizon), mode],
+                                        "metric": board["metric_name"].iloc[i], "runs": []})
+        seed, status = col["seed"][a], col["status"][a]
+        entry["runs"].append([
+            int(seed) if math.isfinite(seed) else None,
+            STATUSES.index(status) if status in STATUSES else None,
+            _steps(col["step"][a:b]),
+            [_round(v, 3) for v in col["val_metric"][a:b]],
+            [_round(v, 3) for v in col["train_loss"][a:b]],
+        ])
     for entry in cfg.values():
         entry["runs"].sort(key=lambda r: (r[0] is None, r[0]))
     return {"status": list(STATUSES), "cfg": cfg}
