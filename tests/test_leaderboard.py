@@ -185,21 +185,26 @@ def test_write_leaderboard_files(tmp_path):
     assert "test_suite" in page and "smnist skipped: data not available (TFDS_DATA_DIR not set)" in page
 
 
-def test_html_self_contained_one_panel_per_task(tmp_path):
+def test_html_self_contained_small_multiples(tmp_path):
     write_runs(tmp_path, sample_runs())
     _, html_path = write_leaderboard(tmp_path)
     page = html_path.read_text()
     assert not re.search(r"https?://", page)  # no CDN, fonts, or external anything
     assert not re.search(r"""(src|href)\s*=|@import|url\(""", page)
-    assert page.count('<svg class="panel"') == 2  # delayed_copy, teacher_student; smnist was skipped
-    copy_panel = page.split('data-task="delayed_copy"')[1].split("</svg>")[0]
-    assert "log scale" in copy_panel  # horizons 10..1000 span > 10x
-    ts_panel = page.split('data-task="teacher_student"')[1].split("</svg>")[0]
-    assert "log scale" not in ts_panel  # 0.32..0.99 spans < 10x
-    assert copy_panel.count("<title>") == 2 * 3 * 3  # a tooltip per marker
-    assert "n_runs=2, successes=2" in copy_panel
-    assert 'stroke-dasharray="7 4"' in copy_panel  # pre is dashed; none solid
-    assert page.count("<tr>") == 1 + len(aggregate(pd.DataFrame(sample_runs()))) + 1 + 4
+    # A block per task (smnist was skipped), in it a panel per architecture.
+    assert page.count('<section class="task-block"') == 2
+    assert page.count('<svg class="panel"') == 2 * 2
+    copy_block = page.split('<section class="task-block" data-task="delayed_copy">')[1].split("</section>")[0]
+    assert "log scale" in copy_block  # horizons 10..1000 span > 10x
+    ts_block = page.split('<section class="task-block" data-task="teacher_student">')[1].split("</section>")[0]
+    assert "log scale" not in ts_block  # 0.32..0.99 spans < 10x
+    assert copy_block.count("<title>") == 2 * 3 * 3  # a tooltip per marker: 2 archs x 3 modes x 3 horizons
+    assert "2 of 2 runs solved" in copy_block
+    assert 'stroke-dasharray="7 4"' in copy_block  # pre is dashed; none solid
+    board = aggregate(pd.DataFrame(sample_runs()))
+    assert page.count('<tr data-cfg="') == len(board)  # the full leaderboard, a row per configuration
+    # Header rows: the scoreboard's two, the longest table's and the full board's one each.
+    assert page.count("<tr>") == 2 + 2 + (1 + 4) + 1
 
 
 def test_html_escapes_malicious_names():
@@ -259,9 +264,9 @@ def test_renders_in_headless_chromium(tmp_path):
     assert render.JS_MARKER in dom  # the inline script ran
     n_board = len(aggregate(pd.DataFrame(sample_runs())))
     assert f'data-board-rows="{n_board}"' in dom
-    assert dom.count('<svg class="panel"') == 2
+    assert dom.count('<svg class="panel"') == 2 * 2  # 2 tasks x 2 architectures
     board_body = dom.split('id="board"')[1].split("<tbody>")[1].split("</tbody>")[0]
-    assert board_body.count("<tr>") == n_board
+    assert board_body.count("<tr data-cfg=") == n_board
     png = render.screenshot(html_path, tmp_path / "leaderboard.png", width=900, height=700)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -275,7 +280,9 @@ _CLICK_SCRIPT = """<script>
     return Array.prototype.findIndex.call(t.tHead.rows[0].cells, function (th) { return th.textContent === name; });
   }
   function values(i) {
-    return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[i].getAttribute("data-value"); }).join(",");
+    return Array.prototype.map.call(t.tBodies[0].rows, function (r) {
+      var v = r.cells[i].getAttribute("data-value"); return v === null ? r.cells[i].textContent : v;  // the sort key
+    }).join(",");
   }
   var h = col("horizon"), s = col("median_steps_to_success");
   t.tHead.rows[0].cells[h].click();

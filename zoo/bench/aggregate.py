@@ -152,6 +152,34 @@ def longest_table(board: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "arch", *[f"flossing: {m}" for m in modes]])
 
 
+SCOREBOARD_COLUMNS = [*HORIZON_COLUMNS, "h_min", "h_max", "n_horizons", "ran"]
+
+
+def scoreboard(board: pd.DataFrame, breaks: pd.DataFrame) -> pd.DataFrame:
+    """The page's scoreboard: horizons.csv (`breaks`) on every (arch, task, flossing) of the board.
+
+    Adds the curve's grid, `h_min`, `h_max` and `n_horizons` (its horizons > 0, the ones the
+    fit sees), to tell "> h_max" (h50 = inf) and "< h_min" (h50 = 0) apart from a crossing; and
+    `ran`, False for an (arch, task, flossing) of the board's archs x tasks x modes without runs.
+    A curve that ran without a row in `breaks` (no horizon > 0) has h50 NaN.
+    """
+    keys = ["arch", "task", "flossing"]
+    positive = board[board["horizon"] > 0]
+    grid = positive.groupby(keys)["horizon"].agg(h_min="min", h_max="max", n_horizons="nunique")
+    ran = board[keys].drop_duplicates().assign(ran=True)
+    full = pd.MultiIndex.from_product(
+        [order_archs(board["arch"]), sorted(set(board["task"])), order_flossing(board["flossing"])], names=keys
+    ).to_frame(index=False)
+    table = full.merge(ran, on=keys, how="left").merge(breaks, on=keys, how="left")
+    table = table.merge(grid.reset_index(), on=keys, how="left")
+    table["ran"] = table["ran"].eq(True)  # NaN (no runs) is not True
+    table["bracketed"] = table["bracketed"].eq(True)
+    table["n_horizons"] = table["n_horizons"].fillna(0).astype(int)
+    numbers = ["h50", "h50_low", "h50_high", "p_mcnemar", "h_min", "h_max"]
+    table[numbers] = table[numbers].astype(float)
+    return table[SCOREBOARD_COLUMNS]
+
+
 # --------------------------------------------------------------------------- orders
 
 

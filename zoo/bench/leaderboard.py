@@ -1,5 +1,5 @@
 """Write a result folder's ``leaderboard.csv``, ``horizons.csv`` and ``leaderboard.html`` from
-its ``runs.csv``.
+its ``runs.csv`` (and, for the page's learning curves, its ``curves.csv``).
 
 The numbers come from `aggregate` (pure pandas), the page from `render`; this module does the
 file I/O, atomically, because a browser or a CI step may read the files while the harness is
@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from zoo.bench.aggregate import BOARD_COLUMNS, aggregate, horizons, order_flossing
+from zoo.bench.curves import CURVES_CSV, read_curves
 from zoo.bench.record import COLUMNS as RUNS_COLUMNS
 from zoo.bench.record import read_runs
 from zoo.bench.render import _fmt_num, render_html
@@ -23,7 +24,11 @@ __all__ = ["BOARD_COLUMNS", "RUNS_COLUMNS", "aggregate", "order_flossing", "read
 
 def write_leaderboard(out_dir: Path, *, title: str | None = None, description: str = "") -> tuple[Path, Path]:
     """Read ``out_dir/runs.csv``; write ``leaderboard.csv``, ``horizons.csv`` and ``leaderboard.html``
-    atomically. (``tuning.csv`` is the runner's: it chooses from the suite's own tuning runs.)"""
+    atomically. (``tuning.csv`` is the runner's: it chooses from the suite's own tuning runs.)
+
+    The page's scoreboard is the horizons.csv written here; its learning curves are
+    ``out_dir/curves.csv``'s rows of the runs in runs.csv (the runner appends them, tuning runs'
+    too); without that file the page says the curves are not available."""
     out_dir = Path(out_dir)
     runs = read_runs(out_dir / "runs.csv")
     board = aggregate(runs)
@@ -35,10 +40,12 @@ def write_leaderboard(out_dir: Path, *, title: str | None = None, description: s
     # Integral horizons/steps print as "100", not "100.0"; others keep full precision (repr).
     text = board.to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True), lineterminator="\n")
     _atomic_write(csv_path, text)
-    breaks = horizons(runs).to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True),
-                                   lineterminator="\n")
-    _atomic_write(out_dir / "horizons.csv", breaks)
-    _atomic_write(html_path, render_html(runs, board, title, description))
+    breaks = horizons(runs)
+    _atomic_write(out_dir / "horizons.csv", breaks.to_csv(
+        index=False, float_format=lambda x: _fmt_num(x, precise=True), lineterminator="\n"))
+    curves_path = out_dir / CURVES_CSV
+    curves = read_curves(curves_path) if curves_path.exists() else None
+    _atomic_write(html_path, render_html(runs, board, title, description, breaks=breaks, curves=curves))
     return csv_path, html_path
 
 
