@@ -170,3 +170,31 @@ def test_report_horizons_follow_the_one_convention():
     assert report._horizon("teacher_student", 100) == "100 (nu0 0.99)"
     assert report._horizon("delayed_copy", 40) == "40"
     assert report._horizon_name("teacher_student") == "memory 1/(1-nu0) (steps)"
+
+
+def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
+    # none: 4/4 solved at 10 and 20, 0/4 at 40 and 80 -> symmetric in log h around sqrt(20*40).
+    # pre on the same seeds: 4/4 at every horizon -> "> 80". Pairs pooled over horizons: 16;
+    # pre solved 8 that none did not, none solved 0 that pre did not: p = 2 * 0.5**8.
+    cells = [("none", h, [1, 1, 1, 1] if h <= 20 else [0, 0, 0, 0]) for h in (10, 20, 40, 80)]
+    cells += [("pre", h, [1, 1, 1, 1]) for h in (10, 20, 40, 80)]
+    _write_runs(tmp_path / "s", cells)
+    src = report.Source(tmp_path / "s")
+    table = report.h50(src)
+    row = next(line for line in table.splitlines() if line.startswith("| rnn |"))
+    none_cell, pre_cell = [c.strip() for c in row.strip("|").split("|")][1:]
+    assert none_cell.startswith(f"{(20 * 40) ** 0.5:.3g} [")  # 28.3 with its interval
+    assert pre_cell.startswith("> 80")
+    paired = report.paired(src)
+    from scipy.stats import binomtest
+    p = binomtest(8, 8, 0.5).pvalue
+    z = 1.959963984540054
+    lo = (0.5 + z * z / 32 - z * (0.25 / 16 + z * z / 1024) ** 0.5) / (1 + z * z / 16)  # Wilson, 8 of 16
+    assert f"| rnn | delayed_copy | pre | 16 | 0.50 [{lo:.2f}, {1 - lo:.2f}] | 1.00 [" in paired
+    assert paired.rstrip().endswith(f"| 8 | 0 | {p:.3g} |")
+    pd.DataFrame([{"arch": "rnn", "task": "delayed_copy", "flossing": "none", "lr": lr, "score": sc, "chosen": ch}
+                  for lr, sc, ch in [(1e-3, "0.5", False), (3e-3, "1.0", True)]]).to_csv(
+        tmp_path / "s" / "tuning.csv", index=False)
+    assert "| rnn | delayed_copy | none | 0.003 | 1.0 |" in report.tuning(src)
+    # A SUITE with a "/" is a path from the repository root.
+    assert report.render_block("summary leaderboard/long_horizon", tmp_path).startswith("| runs |")

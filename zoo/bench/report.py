@@ -19,6 +19,15 @@ Kinds:
   ``scripts/lr_grid.py``; suites now tune with ``[tuning]``), the chosen rate in bold.
 - ``lyapunov SUITE``: medians of lambda_1 at initialisation, after pre-flossing (the start
   of training) and after training, and of the norm of d loss / d h0 before and after training.
+- ``h50 SUITE [TASK ...]``: the scoreboard: h50 (the horizon where the success rate crosses
+  0.5) with its bootstrap 95% interval, per arch (rows) and task x flossing mode (columns).
+- ``paired SUITE``: each flossing mode against none on paired seeds, pooled over horizons per
+  (arch, task): both success rates with their Wilson 95% intervals, the discordant pairs and
+  the exact McNemar p-value.
+- ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
+
+SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``), or a path with a "/"
+relative to the repository (``reruns/long_horizon``).
 """
 
 from __future__ import annotations
@@ -33,9 +42,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.bench.aggregate import aggregate, order_flossing
+from zoo.bench.aggregate import aggregate, horizons, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
-from zoo.bench.render import nu0
+from zoo.bench.render import h50_text, nu0
+from zoo.bench.stats import POOLED, mcnemar_table, wilson_interval
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +106,7 @@ class Source:
     """One leaderboard folder: its runs and their aggregate."""
 
     def __init__(self, folder: Path):
+        self.folder = folder
         path = folder / "runs.csv"
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: run the suite first")
@@ -196,9 +207,64 @@ def lrgrid(src: Source, task: str) -> str:
             "the chosen rate in bold.\n\n" + _markdown(["arch", *(f"lr {_fmt(lr)}" for lr in lrs)], rows))
 
 
+def h50(src: Source, *tasks: str) -> str:
+    table = scoreboard(src.board, horizons(src.runs))
+    tasks = list(tasks) or sorted(set(table["task"]))
+    modes = order_flossing(table["flossing"])
+    by_key = table.set_index(["arch", "task", "flossing"])
+    header = ["arch", *(f"{t} ({m})" if len(modes) > 1 else t for t in tasks for m in modes)]
+    rows = []
+    for arch in order_archs(table["arch"]):
+        row = [arch]
+        for task in tasks:
+            for mode in modes:
+                r = by_key.loc[(arch, task, mode)] if (arch, task, mode) in by_key.index else None
+                if r is None or not r["ran"]:
+                    row.append("not run")
+                    continue
+                value, interval = h50_text(r["h50"], r["h50_low"], r["h50_high"], r["bracketed"], r["h_min"], r["h_max"])
+                row.append(f"{value} [{interval}]" if interval else value)
+        rows.append(row)
+    return ("h50 in steps (the horizon's unit), bootstrap 95% interval in brackets; \"> H\": every horizon "
+            "up to H bridged; \"< H\": none was; \"*\": a crossing the grid does not bracket; \"no fit\": one "
+            "horizon or no fall.\n\n" + _markdown(header, rows).replace("\u2013", "-"))
+
+
+def paired(src: Source) -> str:
+    pairs = mcnemar_table(src.runs, by=POOLED)
+    if pairs.empty:
+        raise ValueError(f"no paired runs (flossing against none) in {src.folder}")
+    rows = []
+    for r in pairs.itertuples(index=False):
+        n = int(r.n_pairs)
+        with_f, without = int(r.both + r.flossing_only), int(r.both + r.none_only)
+        (fl, fh), (nl, nh) = wilson_interval(with_f, n), wilson_interval(without, n)
+        rows.append([r.arch, r.task, r.flossing, str(n),
+                     f"{without / n:.2f} [{nl:.2f}, {nh:.2f}]", f"{with_f / n:.2f} [{fl:.2f}, {fh:.2f}]",
+                     str(int(r.flossing_only)), str(int(r.none_only)), f"{r.p_value:.3g}"])
+    return ("Pairs share arch, task, horizon and seed (same initialisation and data), pooled over horizons; "
+            "success rates with Wilson 95% intervals; p: exact McNemar test on the discordant pairs.\n\n"
+            + _markdown(["arch", "task", "flossing", "pairs", "success none", "success flossed",
+                         "only flossed solved", "only none solved", "p"], rows))
+
+
+def tuning(src: Source) -> str:
+    path = src.folder / "tuning.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: the suite has no [tuning] or it has not run")
+    table = pd.read_csv(path)
+    chosen = table[table["chosen"].astype(bool)]
+    rows = [[r.arch, r.task, r.flossing, _fmt(r.lr), str(r.score)] for r in chosen.itertuples(index=False)]
+    lrs = ", ".join(_fmt(v) for v in sorted(table["lr"].unique()))
+    return (f"The rate chosen from {lrs} on the tuning seeds' validation split (score: success rate, "
+            "median steps to success, median validation metric).\n\n"
+            + _markdown(["arch", "task", "flossing", "chosen lr", "score"], rows))
+
+
 KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
     "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
+    "h50": h50, "paired": paired, "tuning": tuning,
 }  # fmt: skip
 
 
@@ -207,7 +273,8 @@ def render_block(spec: str, root: Path) -> str:
     kind, suite, *rest = spec.split()
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
-    return KINDS[kind](Source(root / suite), *rest)
+    folder = ROOT / suite if "/" in suite else root / suite
+    return KINDS[kind](Source(folder), *rest)
 
 
 def render(text: str, root: Path) -> str:
