@@ -26,8 +26,8 @@ Kinds:
   the exact McNemar p-value.
 - ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
 
-SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``), or a path with a "/"
-relative to the repository (``reruns/long_horizon``).
+SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``; ``zucchet_orvieto/lr_grid``),
+else a path from the repository root (``reruns/long_horizon``).
 """
 
 from __future__ import annotations
@@ -273,7 +273,9 @@ def render_block(spec: str, root: Path) -> str:
     kind, suite, *rest = spec.split()
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
-    folder = ROOT / suite if "/" in suite else root / suite
+    folder = root / suite
+    if not (folder / "runs.csv").exists() and (ROOT / suite / "runs.csv").exists():
+        folder = ROOT / suite  # a path from the repository root (reruns/...)
     return KINDS[kind](Source(folder), *rest)
 
 
