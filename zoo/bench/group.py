@@ -15,6 +15,7 @@ import dataclasses
 import math
 from collections.abc import Hashable, Sequence
 
+from zoo.bench.errors import ConfigError
 from zoo.bench.spec import RunSpec
 
 # Runs per program by jax backend, from `benchmarks/groups.py` (benchmarks/results.md,
@@ -36,9 +37,9 @@ def default_group_size(backend: str | None = None) -> int:
 
 
 def check_group_size(size: int) -> int:
-    """`size` if it is a positive integer, else a one-line ValueError."""
+    """`size` if it is a positive integer, else a one-line ConfigError."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"group must be a positive integer (runs per vectorised program; 1 = one "
+        raise ConfigError(f"group must be a positive integer (runs per vectorised program; 1 = one "
                          f"run per program), got {size!r}")
     return size
 
