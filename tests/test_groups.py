@@ -103,7 +103,7 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_results(grouped, tmp_
     # The early stopper's result was kept at its step; member 0 is put back a chunk (as if its
     # newest checkpoint were lost), so it catches up alone before the group goes on together.
     steps = lambda run: sorted(int(p.name) for p in (tmp_path / run.run_id).iterdir() if p.name.isdigit())  # noqa: E731
-    assert steps(MEMBERS[0]) == [10, 20] and steps(MEMBERS[3])[-1] == 20
+    assert steps(MEMBERS[0]) == [10, 20] and steps(MEMBERS[3])[-1] == grouped[3].steps_trained < 20
     shutil.rmtree(tmp_path / MEMBERS[0].run_id / "20")
     resumed = train(MEMBERS, tmp_path)
     assert [without_wall_time(r) for r in resumed] == [without_wall_time(r) for r in grouped]
@@ -198,11 +198,14 @@ def test_an_error_in_a_group_is_recorded_against_its_own_run(tmp_path: Path, mon
 # --------------------------------------------------------------------------- the benchmark
 
 
-def test_the_groups_benchmark_runs_its_gpu_mode_on_a_cpu() -> None:
-    out = subprocess.run([sys.executable, "benchmarks/groups.py", "--gpu", "--tiny"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = [line for line in out.stdout.splitlines() if line.startswith("|") and "x |" in line]
-    assert lines, out.stdout
-    ratio = float(lines[0].rsplit("|", 2)[-2].strip().rstrip("x"))
+def test_the_groups_benchmark_runs_its_gpu_mode_on_a_cpu(capsys) -> None:
+    import importlib.util
+
+    found = importlib.util.spec_from_file_location("groups_benchmark", ROOT / "benchmarks" / "groups.py")
+    benchmark = importlib.util.module_from_spec(found)
+    found.loader.exec_module(benchmark)
+    assert benchmark.main(["--gpu", "--tiny"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| rnn |")]
+    assert len(rows) == 1 and rows[0].split("|")[3].strip() == "4", rows  # 4 seeds: --gpu's 64, made tiny
+    ratio = float(rows[0].split("|")[-2].strip().rstrip("x"))
     assert math.isfinite(ratio) and ratio > 0
