@@ -46,6 +46,7 @@ from zoo.bench.train import _stack, commit  # noqa: E402
 SHAPES = {  # name: (hidden size, sequence length, batch size)
     "long_horizon": (32, 100, 16),
     "paper": (80, 300, 16),
+    "hidden64": (64, 100, 16),
     "tiny": (8, 20, 4),
 }
 

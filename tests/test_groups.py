@@ -209,3 +209,83 @@ def test_the_groups_benchmark_runs_its_gpu_mode_on_a_cpu(capsys) -> None:
     assert len(rows) == 1 and rows[0].split("|")[3].strip() == "4", rows  # 4 seeds: --gpu's 64, made tiny
     ratio = float(rows[0].split("|")[-2].strip().rstrip("x"))
     assert math.isfinite(ratio) and ratio > 0
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def read_rows(path: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as f:
+        return {r["run_id"]: r for r in csv.DictReader(f)}
+
+
+def same_rows(out: Path, reference: Path) -> None:
+    got, want = read_rows(out / "runs.csv"), read_rows(reference / "runs.csv")
+    assert sorted(got) == sorted(want)
+    for run_id, row in got.items():
+        assert {k: v for k, v in row.items() if k != "wall_time_s"} == \
+               {k: v for k, v in want[run_id].items() if k != "wall_time_s"}, run_id
+
+
+@pytest.mark.slow  # three suites in processes of their own
+def test_a_suite_of_groups_stopped_by_sigint_resumes_with_the_uninterrupted_rows(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    suite = ROOT / "tests" / "data" / "reliability.toml"  # 2 groups of 2: flossing none, pre+during
+    args = ["--suite", str(suite), "--group", "2"]
+
+    def bench(out: Path, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "zoo.bench", *args, "--out", str(out), *extra], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+
+    reference = tmp_path / "reference"
+    proc = bench(reference)
+    assert proc.wait(timeout=600) == 0, proc.communicate()[1][-2000:]
+
+    out = tmp_path / "stopped"
+    proc = bench(out, "--workers", "2")
+    deadline = time.time() + 300
+    while not any((out / "checkpoints").glob("*/10")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    rows = read_rows(out / "runs.csv") if (out / "runs.csv").exists() else {}
+    assert len(rows) < 4
+    proc = bench(out, "--workers", "2")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    assert "resuming " in err
+    same_rows(out, reference)
+
+
+@pytest.mark.slow
+def test_ray_tasks_carry_groups_with_the_local_results(tmp_path: Path) -> None:
+    import io
+    import os
+    import warnings
+
+    pytest.importorskip("ray")
+    import ray
+
+    from zoo.bench.runner import run_suite
+    from zoo.bench.suite import load_suite
+
+    suite = load_suite(str(ROOT / "tests" / "data" / "tiny_ray.toml"))  # 3 runs of one shape
+    run_suite(suite, tmp_path / "local", group=3, stream=io.StringIO())
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2,
+                 logging_level="WARNING", log_to_driver=False)
+    try:
+        stream = io.StringIO()
+        assert run_suite(suite, tmp_path / "ray", executor="ray", group=3, stream=stream) == 3
+    finally:
+        ray.shutdown()
+    same_rows(tmp_path / "ray", tmp_path / "local")

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes running runs in parallel (one per core pays on a CPU; default 1)")
     p.add_argument("--group", type=int, metavar="N",
                    help="at most N runs of one compiled shape train as one vectorised program "
-                   "(1 = one run per program; default: measured per backend, 8 on a CPU, 64 on a GPU)")
+                   "(1 = one run per program; default: measured per backend, 1 on a CPU, 64 on a GPU)")
     p.add_argument("--no-checkpoints", action="store_true",
                    help="delete each run's checkpoints once its result is recorded")
     return p
