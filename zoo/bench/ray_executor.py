@@ -136,7 +136,8 @@ def run_task(group: Group, out_dir: str, plugins: Sequence[str], cache_dir: str 
         for i, (spec, outcome) in enumerate(outcomes):
             step = resumed_from[spec.run_id]
             where = f"the checkpoint at step {step}" if step is not None else "the start"
-            outcomes[i] = (spec, {**outcome, "summary": f"{outcome['summary']} (attempt {attempt}, resumed from {where})"})
+            summary = f"{outcome['summary']} (attempt {attempt}, resumed from {where})"
+            outcomes[i] = (spec, {**outcome, "summary": summary})
     return outcomes
 
 

@@ -287,11 +287,12 @@ def _train_members(members: list[Member], states: list[PyTree], size: int, shoul
                                                       active, n=stop_at - at)
         state = {**state, "params": params, "opt_state": opt_state}
         finite = _finite_members(losses, params)
-        loss_sums = jnp.sum(losses, axis=1)
+        loss_sums = np.asarray(jnp.sum(losses, axis=1))
         evaluated = stop_at % t.eval_every == 0 or stop_at == t.steps
         if evaluated:
-            val = steps.evaluate_group(state["params"], batches["validation"])[1]
-            metric = val if t.eval_split == "validation" else steps.evaluate_group(state["params"], batches[t.eval_split])[1]
+            val = np.asarray(steps.evaluate_group(state["params"], batches["validation"])[1])
+            metric = (val if t.eval_split == "validation" else
+                      np.asarray(steps.evaluate_group(state["params"], batches[t.eval_split])[1]))
         for i, member in enumerate(members):
             if not moving[i]:
                 continue
@@ -323,7 +324,7 @@ def _train_members(members: list[Member], states: list[PyTree], size: int, shoul
                 member.evals_since_save = 0
 
     # The reported metric: test, of the final parameters (a finished member's were kept).
-    test = steps.evaluate_group(state["params"], batches["test"])[1] if t.eval_split != "test" else None
+    test = np.asarray(steps.evaluate_group(state["params"], batches["test"])[1]) if t.eval_split != "test" else None
     return [_finish(m, _take(state, i), None if test is None else float(test[i])) for i, m in enumerate(members)]
 
 
