@@ -54,11 +54,13 @@ SHAPES = {  # name: (hidden size, sequence length, batch size)
 class Side:
     """N runs of one shape: their states, and one chunk trained as a group or one at a time."""
 
-    def __init__(self, arch: str, shape: str, n: int, chunk: int) -> None:
+    def __init__(self, arch: str, shape: str, n: int, chunk: int, plain: bool = False) -> None:
         hidden, seq_len, batch = SHAPES[shape]
         self.task = tasks.create_task("delayed_copy", horizon=seq_len // 4, seq_len=seq_len, batch_size=batch)
         models = [create_model(arch, input_size=1, hidden_size=hidden, output_size=1, rngs=nnx.Rngs(s))
                   for s in range(n)]
+        for model in models if plain else ():
+            model.fused_scan = False  # the plain lax.scan of the step (zoo.architectures.base)
         graphdef = nnx.split(models[0])[0]
         tx = bench_steps.make_optimizer(0.03)
         self.steps = bench_steps.build_steps(graphdef, self.task, tx)
@@ -90,9 +92,9 @@ class Side:
         return time.perf_counter() - clock
 
 
-def measure(arch: str, shape: str, n: int, chunk: int, reps: int) -> tuple[float, float]:
+def measure(arch: str, shape: str, n: int, chunk: int, reps: int, plain: bool = False) -> tuple[float, float]:
     """Median seconds per chunk of all N runs: one at a time, and as one group."""
-    side = Side(arch, shape, n, chunk)
+    side = Side(arch, shape, n, chunk, plain)
     side.one_at_a_time(), side.grouped()  # compile both
     alone, grouped = [], []
     for _ in range(reps):
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--gpu", action="store_true", help="64 seeds at the paper's sizes (the GPU measurement)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: checks that the benchmark runs")
+    p.add_argument("--plain", action="store_true", help="the architectures' plain lax.scan, not their fused path")
     args = p.parse_args(argv)
     sizes, archs, shapes = [int(s) for s in args.sizes.split(",")], args.archs.split(","), args.shapes.split(",")
     chunk, reps = args.chunk, args.reps
@@ -119,14 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         sizes, shapes, chunk, reps = [4] if args.gpu else [2], ["tiny"], 5, 2
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"backend {jax.default_backend()} ({jax.devices()[0].device_kind}), {os.cpu_count()} CPUs, "
-          f"load average (1 min) at start {load:.2f}; chunk {chunk} steps, median of {reps}")
+          f"load average (1 min) at start {load:.2f}; chunk {chunk} steps, median of {reps}"
+          + ("; plain lax.scan" if args.plain else ""))
     print()
     print("| arch | shape (hidden, T, batch) | N | one at a time s | group s | ratio |")
     print("|---|---|---|---|---|---|")
     for arch in archs:
         for shape in shapes:
             for n in sizes:
-                alone, grouped = measure(arch, shape, n, chunk, reps)
+                alone, grouped = measure(arch, shape, n, chunk, reps, args.plain)
                 print(f"| {arch} | {shape} {SHAPES[shape]} | {n} | {alone:.3f} | {grouped:.3f} | "
                       f"{alone / grouped:.2f}x |", flush=True)
     return 0
