@@ -66,7 +66,7 @@ def plan_groups(specs: Sequence[RunSpec], size: int) -> list[tuple[RunSpec, ...]
     """
     check_group_size(size)
     by_key: dict[Hashable, list[RunSpec]] = {}
-    keys = _PlanKeys()
+    keys = _PlanKeys() if size > 1 else lambda spec: spec.run_id  # one run per program: no tasks to build
     for spec in specs:
         by_key.setdefault(keys(spec), []).append(spec)
     groups = []
