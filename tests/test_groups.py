@@ -289,3 +289,32 @@ def test_ray_tasks_carry_groups_with_the_local_results(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     same_rows(tmp_path / "ray", tmp_path / "local")
+
+
+def test_a_member_whose_data_are_missing_is_skipped_alone(tmp_path: Path, monkeypatch) -> None:
+    import tasks
+
+    from zoo.bench import runner
+    from zoo.bench.record import RunResult
+
+    specs = (spec(0, 1e-2), spec(1, 1e-2))
+    real_build = runner.build_task
+
+    def build(s):
+        if s.seed == 0:
+            raise tasks.DatasetUnavailable("no data for seed 0\ndetails")
+        return real_build(s)
+
+    trained = []
+
+    def group(members, run_dirs, **kwargs):
+        trained.append(([m.seed for m in members], kwargs["size"]))
+        return [RunResult(status="unsolved", metric=0.5, success=False, steps_to_success=None, steps_trained=40,
+                          wall_time_s=1.0) for _ in members]
+
+    monkeypatch.setattr(runner, "build_task", build)
+    monkeypatch.setattr(runner, "train_group", group)
+    outcomes = runner.execute_group(Group(specs, 2), tmp_path, lambda: False)
+    assert trained == [([1], 2)]  # in a program of the planned size, whoever is missing
+    assert [o["row"]["status"] for _, o in outcomes] == ["skipped", "unsolved"]
+    assert outcomes[0][1]["row"]["note"] == "no data for seed 0"

@@ -165,36 +165,37 @@ def _outcome(spec: RunSpec, task, result: RunResult) -> dict:
 def execute_group(group: Group, out_dir: Path, should_stop: Callable[[], bool]) -> list[tuple[RunSpec, dict]]:
     """Train a group's runs as one program and return each run's outcome (as `execute`'s).
 
-    A run whose data are missing is skipped alone. When the group's program raises (a bug or a
-    numerical failure in one member), its runs go again one at a time, from their checkpoints,
-    so that the error or the divergence is recorded against the run it belongs to. Raises only
-    `Interrupted`, `DiskFullError` and KeyboardInterrupt.
+    A run whose task cannot be built (data missing, a bug) goes through `execute` alone, which
+    says why. When the group's program raises (a bug or a numerical failure in one member), its
+    runs go again one at a time from their checkpoints, so that the error or the divergence is
+    recorded against the run it belongs to. Raises only `Interrupted`, `DiskFullError` and
+    KeyboardInterrupt.
     """
-    import tasks as task_registry
-
     if group.size == 1:
         return [(spec, execute(spec, out_dir, should_stop)) for spec in group.specs]
-    outcomes: dict[str, dict] = {}
     built = {}
     for spec in group.specs:
         try:
             built[spec.run_id] = build_task(spec)
-        except task_registry.DatasetUnavailable as e:
-            outcomes[spec.run_id] = _outcome(spec, None, RunResult.not_trained("skipped", one_line(e)))
+        except Exception:  # noqa: BLE001  (`execute` below records it: skipped, or an error)
+            pass
     members = [spec for spec in group.specs if spec.run_id in built]
+    outcomes: dict[str, dict] = {}
     if members:
         try:
             results = train_group(members, [out_dir / "checkpoints" / r.run_id for r in members],
                                   tasks=[built[r.run_id] for r in members], should_stop=should_stop,
                                   preflossed_dir=out_dir / "checkpoints" / "preflossed", size=group.size)
-            outcomes.update({r.run_id: _outcome(r, built[r.run_id], res) for r, res in zip(members, results)})
+            outcomes = {r.run_id: _outcome(r, built[r.run_id], res) for r, res in zip(members, results)}
         except (Interrupted, DiskFullError):
             raise
-        except Exception:  # noqa: BLE001  (attributed below, run by run)
-            for spec in members:
-                if should_stop():
-                    raise Interrupted(spec.run_id) from None
-                outcomes[spec.run_id] = execute(spec, out_dir, should_stop)
+        except Exception:  # noqa: BLE001  (run by run below, each error against its own run)
+            pass
+    for spec in group.specs:
+        if spec.run_id not in outcomes:
+            if should_stop():
+                raise Interrupted(spec.run_id)
+            outcomes[spec.run_id] = execute(spec, out_dir, should_stop)
     return [(spec, outcomes[spec.run_id]) for spec in group.specs]
 
 
