@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: $RAY_ADDRESS, else a Ray instance started on this machine)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes running runs in parallel (one per core pays on a CPU; default 1)")
+    p.add_argument("--group", type=int, metavar="N",
+                   help="at most N runs of one compiled shape train as one vectorised program "
+                   "(1 = one run per program; default: measured per backend, 1 on a CPU, 64 on a GPU)")
     p.add_argument("--no-checkpoints", action="store_true",
                    help="delete each run's checkpoints once its result is recorded")
     return p
@@ -119,6 +122,10 @@ def _run(args: argparse.Namespace) -> int:
         executor.load("prepare")(options)  # one-line errors: Ray not installed, nobody at the address
     if args.workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
+    if args.group is not None:
+        if args.group < 1:
+            raise ConfigError(f"--group must be a positive integer (1 = one run per program), got {args.group}")
+        options["group"] = args.group
     if args.out is not None:
         check_out_dir(args.out)  # before the suite is expanded: a bad folder fails at once
     use_compilation_cache(compilation_cache_dir())

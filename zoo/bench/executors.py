@@ -1,8 +1,9 @@
 """Where runs execute: one explicit table, each entry imported only when chosen.
 
-An executor is `run(pending, out_dir, record, *, suite, **options)`: it runs every spec of
-`pending` (in any order, anywhere) and calls `record(spec, outcome)` in the calling process
-as each finishes (outcome as `runner.execute` returns it). `prepare(options)`, if given,
+An executor is `run(pending, out_dir, record, *, suite, **options)`: it trains every group of
+`pending` (`zoo.bench.group.Group`, each one program; in any order, anywhere) and calls
+`record(spec, outcome)` in the calling process for each run of a group as the group finishes
+(outcomes as `runner.execute_group` returns them). `prepare(options)`, if given,
 runs first in the driver, before jax starts a backend.
 """
 
@@ -30,7 +31,7 @@ EXECUTORS: dict[str, Executor] = {
     "local": Executor("zoo.bench.local:run_local",
                       help="runs in this process, or in --workers processes (default)"),
     "ray": Executor("zoo.bench.ray_executor:run_ray", prepare="zoo.bench.ray_executor:prepare",
-                    help="each run a Ray task, on this machine or a cluster (pip install -e '.[ray]'; docs/ray.md)"),
+                    help="each group of runs a Ray task, on this machine or a cluster (pip install -e '.[ray]'; docs/ray.md)"),
 }
 
 

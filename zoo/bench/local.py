@@ -1,4 +1,5 @@
-"""The local executor: runs in this process one after another, or in a pool of --workers processes."""
+"""The local executor: groups of runs in this process one after another, or in a pool of --workers
+processes (a group, `zoo.bench.group`, is the unit of work)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zoo.bench.errors import DiskFullError, one_line
-from zoo.bench.runner import WorkerDied, execute, stop_on_signals
-from zoo.bench.spec import RunSpec, Suite
+from zoo.bench.group import Group
+from zoo.bench.runner import WorkerDied, execute_group, stop_on_signals
+from zoo.bench.spec import Suite
 from zoo.bench.train import Interrupted
 from zoo.bench.worker import setup_worker
 
 
-def run_local(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
+def run_local(pending: Sequence[Group], out_dir: Path, record, *, suite: Suite,
                workers: int = 1) -> None:
-    """Runs in this process one after another, or in `workers` processes (one per core pays on a CPU)."""
+    """Groups in this process one after another, or in `workers` processes (one per core pays on a CPU)."""
     if workers > 1 and len(pending) > 1:
         return _run_processes(pending, out_dir, record, workers, suite.plugins)
     with stop_on_signals() as should_stop:
-        for spec in pending:
+        for group in pending:
             if should_stop():
-                raise Interrupted("stopped before " + spec.run_id)
-            record(spec, execute(spec, out_dir, should_stop))
+                raise Interrupted("stopped before " + group.label)
+            for spec, outcome in execute_group(group, out_dir, should_stop):
+                record(spec, outcome)
 
 
 _WORKER: dict = {}
@@ -56,14 +59,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_execute(spec: RunSpec, out_dir: Path) -> dict:
+def _worker_execute(group: Group, out_dir: Path) -> list:
     try:
-        return execute(spec, out_dir, _WORKER["should_stop"])
+        return execute_group(group, out_dir, _WORKER["should_stop"])
     except Interrupted:
-        return {}
+        return []
 
 
-def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: int,
+def _run_processes(pending: Sequence[Group], out_dir: Path, record, workers: int,
                    plugins: Sequence[str]) -> None:
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -72,13 +75,14 @@ def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: i
 
     ctx = mp.get_context("spawn")
     stop_event = ctx.Event()
-    # Runs of one compiled shape go out together, so each worker mostly reuses its compilations.
-    order = sorted(pending, key=lambda r: (r.arch, r.task, r.arch_options, r.task_options))
+    # Groups of one compiled shape go out together, so each worker mostly reuses its compilations.
+    order = sorted(pending, key=lambda g: (g.specs[0].arch, g.specs[0].task, g.specs[0].arch_options,
+                                           g.specs[0].task_options))
     init_args = (tuple(plugins), jax.config.jax_compilation_cache_dir, stop_event, os.getpid())
     with stop_on_signals() as should_stop, cf.ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=init_args
     ) as pool:
-        futures = {pool.submit(_worker_execute, spec, out_dir): spec for spec in order}
+        futures = {pool.submit(_worker_execute, group, out_dir): group for group in order}
         pending_futures = set(futures)
         broken, running = False, []
 
@@ -90,7 +94,7 @@ def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: i
         try:
             while pending_futures:
                 if not broken:
-                    running = [futures[f].run_id for f in pending_futures if f.running()]
+                    running = [futures[f].label for f in pending_futures if f.running()]
                 done, pending_futures = cf.wait(pending_futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 if should_stop() and not stop_event.is_set():
                     stop_all()
@@ -98,18 +102,19 @@ def _run_processes(pending: Sequence[RunSpec], out_dir: Path, record, workers: i
                     if future.cancelled():
                         continue
                     try:
-                        outcome = future.result()
+                        outcomes = future.result()
                     except cf.process.BrokenProcessPool:
                         broken = True
                         continue
                     except DiskFullError:
                         raise
                     except Exception as e:  # noqa: BLE001  (execute returns errors; this is the pool's)
-                        outcome = {"error": f"run {futures[future].run_id} failed: {type(e).__name__}: "
-                                            f"{one_line(e, '(no message)')}",
-                                   "traceback": "".join(traceback.format_exception(e))}
-                    if outcome:
-                        record(futures[future], outcome)
+                        outcomes = [(spec, {"error": f"run {spec.run_id} failed: {type(e).__name__}: "
+                                                     f"{one_line(e, '(no message)')}",
+                                            "traceback": "".join(traceback.format_exception(e))})
+                                    for spec in futures[future].specs]
+                    for spec, outcome in outcomes:
+                        record(spec, outcome)
                 if broken and not stop_event.is_set():
                     stop_all()
         except BaseException:  # a full disk, a second Ctrl-C: no new runs, the ones in flight stop

@@ -1,12 +1,12 @@
-"""`--executor ray`: each run is a Ray task, on this machine or on a Ray cluster.
+"""`--executor ray`: each group of runs (`zoo.bench.group`) is a Ray task, on this machine or on a Ray cluster.
 
 The executors table (`zoo.bench.executors`) imports this module only when ``--executor ray``
 is chosen; Ray itself is imported only when a suite runs (``pip install -e '.[ray]'``).
 
-- Each pending run is one task calling `runner.execute` on a worker, writing its
-  checkpoints under ``OUT/checkpoints/RUN_ID`` (OUT as an absolute path, so on a
+- Each pending group is one task calling `runner.execute_group` on a worker, writing each
+  run's checkpoints under ``OUT/checkpoints/RUN_ID`` (OUT as an absolute path, so on a
   cluster it must be a folder every node sees at the same path). The driver records
-  each row (`runs.csv`) as its task completes; workers never write runs.csv.
+  each run's row (`runs.csv`) as its task completes; workers never write runs.csv.
 - A worker that dies mid-run (killed, OOM, node lost) has its task retried by Ray
   (`max_retries`, default 3). The retry resumes from the run's last checkpoint, and
   since a resumed run reproduces the uninterrupted one exactly, the suite's results
@@ -16,7 +16,7 @@ is chosen; Ray itself is imported only when a suite runs (``pip install -e '.[ra
 - SIGINT/SIGTERM on the driver: queued tasks are cancelled and running ones are asked
   to checkpoint and stop through a stop file in OUT that their `should_stop` polls;
   the driver then raises `Interrupted` (the CLI exits 130). A second signal stops at once.
-- Resources: every run asks Ray for one CPU (``num_cpus=1``). It also asks for
+- Resources: every task (a group of runs) asks Ray for one CPU (``num_cpus=1``). It also asks for
   ``gpus_per_run`` GPUs: by default 1 when the driver's jax backend is a GPU or the
   cluster reports GPUs, else 0. Override it with ``run_suite(..., gpus_per_run=X)`` or
   the environment variable ``ZOO_RAY_GPUS_PER_RUN`` (0 forces CPU runs; a fraction
@@ -40,13 +40,14 @@ from pathlib import Path
 
 from zoo.bench import runner
 from zoo.bench.errors import ConfigError, one_line
-from zoo.bench.spec import RunSpec, Suite
+from zoo.bench.group import Group
+from zoo.bench.spec import Suite
 from zoo.bench.train import Interrupted
 from zoo.bench.worker import setup_worker
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 STOP_FILE = ".ray-stop"  # in the output folder: running tasks checkpoint and stop when it exists
-TASKS_DIR = ".ray-tasks"  # in the output folder: RUN_ID.json per running task (pid, node, attempt)
+TASKS_DIR = ".ray-tasks"  # in the output folder: RUN_ID.json per run of a running task (pid, node, attempt)
 GPUS_ENV = "ZOO_RAY_GPUS_PER_RUN"
 
 
@@ -98,39 +99,46 @@ def _latest_checkpoint(run_dir: Path) -> int | None:
     return max(steps, default=None)
 
 
-def run_task(spec: RunSpec, out_dir: str, plugins: Sequence[str], cache_dir: str | None,
-             driver_cwd: str, gpus: float) -> dict:
-    """The body of one Ray task: `runner.execute` with a stop file; {} when stopped."""
+def run_task(group: Group, out_dir: str, plugins: Sequence[str], cache_dir: str | None,
+             driver_cwd: str, gpus: float) -> list:
+    """The body of one Ray task: `runner.execute_group` with a stop file; [] when stopped.
+
+    Each run of the group has its marker (the same pid and attempt)."""
     _setup_worker(plugins, cache_dir, driver_cwd, gpus)
     out = Path(out_dir)
     stop_file = out / STOP_FILE
-    marker = out / TASKS_DIR / f"{spec.run_id}.json"
+    markers = [out / TASKS_DIR / f"{spec.run_id}.json" for spec in group.specs]
     attempt = 1
-    try:  # a marker left behind is that of an attempt whose worker died
-        attempt = json.loads(marker.read_text())["attempt"] + 1
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    resumed_from = _latest_checkpoint(out / "checkpoints" / spec.run_id)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({
-        "run_id": spec.run_id, "pid": os.getpid(), "node": socket.gethostname(),
-        "attempt": attempt, "resumed_from": resumed_from, "started": time.time(),
-    }))
-    os.replace(tmp, marker)
+    for marker in markers:  # a marker left behind is that of an attempt whose worker died
+        try:
+            attempt = max(attempt, json.loads(marker.read_text())["attempt"] + 1)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    resumed_from = {spec.run_id: _latest_checkpoint(out / "checkpoints" / spec.run_id) for spec in group.specs}
+    for spec, marker in zip(group.specs, markers):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({
+            "run_id": spec.run_id, "pid": os.getpid(), "node": socket.gethostname(),
+            "attempt": attempt, "resumed_from": resumed_from[spec.run_id], "started": time.time(),
+        }))
+        os.replace(tmp, marker)
     try:
         if stop_file.exists():  # stopped while this task was queued
-            return {}
-        outcome = runner.execute(spec, out, stop_file.exists)
+            return []
+        outcomes = runner.execute_group(group, out, stop_file.exists)
     except (Interrupted, KeyboardInterrupt):  # KeyboardInterrupt: ray.cancel caught it starting
-        return {}
+        return []
     finally:
-        marker.unlink(missing_ok=True)
+        for marker in markers:
+            marker.unlink(missing_ok=True)
     if attempt > 1:
-        where = f"the checkpoint at step {resumed_from}" if resumed_from is not None else "the start"
-        summary = f"{outcome['summary']} (attempt {attempt}, resumed from {where})"
-        outcome = {**outcome, "summary": summary}
-    return outcome
+        for i, (spec, outcome) in enumerate(outcomes):
+            step = resumed_from[spec.run_id]
+            where = f"the checkpoint at step {step}" if step is not None else "the start"
+            summary = f"{outcome['summary']} (attempt {attempt}, resumed from {where})"
+            outcomes[i] = (spec, {**outcome, "summary": summary})
+    return outcomes
 
 
 # --------------------------------------------------------------------------- the driver side
@@ -192,7 +200,7 @@ def resolve_gpus_per_run(ray, requested: float | None) -> float:
     return 1.0 if driver_gpu or cluster_gpu else 0.0
 
 
-def run_ray(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
+def run_ray(pending: Sequence[Group], out_dir: Path, record, *, suite: Suite,
             ray_address: str | None = None, max_retries: int = 3, gpus_per_run: float | None = None,
             workers: int = 1) -> None:
     """Run `pending` as Ray tasks and `record` each outcome in the driver as it completes."""
@@ -208,7 +216,7 @@ def run_ray(pending: Sequence[RunSpec], out_dir: Path, record, *, suite: Suite,
         gpus = resolve_gpus_per_run(ray, gpus_per_run)
         resources = ray.cluster_resources()
         print(f"ray: {int(resources.get('CPU', 0))} CPUs and {resources.get('GPU', 0):g} GPUs in the "
-              f"cluster; each run asks for 1 CPU" + (f" and {gpus:g} GPU" if gpus else ""),
+              f"cluster; each group of runs asks for 1 CPU" + (f" and {gpus:g} GPU" if gpus else ""),
               file=sys.stderr, flush=True)
         if gpus and not resources.get("GPU", 0):
             print("warning: no GPU in the Ray cluster yet; runs wait for a node with one "
@@ -230,17 +238,18 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
     if gpus:
         options["num_gpus"] = gpus
     task = ray.remote(run_task).options(**options)
-    # Runs of one compiled shape go out together, so a worker mostly reuses its compilations.
-    order = sorted(pending, key=lambda r: (r.arch, r.task, r.arch_options, r.task_options))
+    # Groups of one compiled shape go out together, so a worker mostly reuses its compilations.
+    order = sorted(pending, key=lambda g: (g.specs[0].arch, g.specs[0].task, g.specs[0].arch_options,
+                                           g.specs[0].task_options))
     args = (str(out), tuple(suite.plugins), cache_dir, os.getcwd(), gpus)
-    specs = {task.remote(spec, *args): spec for spec in order}
-    remaining = list(specs)
+    groups = {task.remote(group, *args): group for group in order}
+    remaining = list(groups)
     stopping, error = False, None
 
     def stop_all() -> None:
         stop_file.touch()  # running tasks checkpoint at their next evaluation and return {}
         for ref in remaining:  # queued tasks (no marker yet) are dropped
-            if not (tasks_dir / f"{specs[ref].run_id}.json").exists():
+            if not (tasks_dir / f"{groups[ref].specs[0].run_id}.json").exists():
                 ray.cancel(ref)
 
     try:
@@ -252,7 +261,7 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
                     stop_all()
                 for ref in done:
                     try:
-                        outcome = ray.get(ref)
+                        outcomes = ray.get(ref)
                     except ray.exceptions.TaskCancelledError:
                         continue
                     except ray.exceptions.RayError as e:
@@ -265,11 +274,11 @@ def _drive(ray, pending, out: Path, record, *, suite: Suite, max_retries: int, g
                             continue
                         # Its workers died more than max_retries times (or the task wrapper failed):
                         # an error for this run, as runner.execute reports one; the others go on.
-                        message = (f"run {specs[ref].run_id} failed on Ray: "
-                                   f"{type(e).__name__}: {one_line(e, '(no message)')}")
-                        outcome = {"error": message, "traceback": str(e)}
-                    if outcome:
-                        record(specs[ref], outcome)
+                        outcomes = [(spec, {"error": f"run {spec.run_id} failed on Ray: "
+                                                     f"{type(e).__name__}: {one_line(e, '(no message)')}",
+                                            "traceback": str(e)}) for spec in groups[ref].specs]
+                    for spec, outcome in outcomes:
+                        record(spec, outcome)
     except BaseException:  # a second Ctrl-C: stop at once
         for ref in remaining:
             try:

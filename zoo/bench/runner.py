@@ -1,7 +1,7 @@
 """Run a suite: skip finished runs, train the rest, record each, rebuild the leaderboard.
 
-`run_suite` is the one way through; `execute` is one run in whatever process an executor
-(`zoo.bench.executors`) chose.
+`run_suite` is the one way through; `execute_group` trains a group of runs (`zoo.bench.group`)
+as one program, `execute` one run, in whatever process an executor (`zoo.bench.executors`) chose.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from zoo.bench import curves
 from zoo.bench import record as records
 from zoo.bench.errors import DiskFullError, one_line
 from zoo.bench.executors import get_executor
+from zoo.bench.group import Group, check_group_size, default_group_size, pending_groups
 from zoo.bench.outdir import OutputLock
 from zoo.bench.record import RunResult
 from zoo.bench.spec import RunSpec, Suite, build_task
-from zoo.bench.train import Interrupted, train_run
+from zoo.bench.train import Interrupted, train_group, train_run
 
 ERRORS_LOG = "errors.log"  # in the output folder: full tracebacks of runs that failed with an error
 
@@ -151,10 +152,51 @@ def execute(spec: RunSpec, out_dir: Path, should_stop: Callable[[], bool]) -> di
     except Exception as e:  # noqa: BLE001  (a bug in an architecture, a task or the harness)
         message = f"run {spec.run_id} failed: {type(e).__name__}: {one_line(e, '(no message)')}"
         return {"error": message, "traceback": traceback.format_exc(), "summary": f"error: {message}"}
+    return _outcome(spec, task, result)
+
+
+def _outcome(spec: RunSpec, task, result: RunResult) -> dict:
     metric_name = getattr(type(task), "metric_name", "metric") if task is not None else "metric"
     higher = getattr(type(task), "higher_is_better", True) if task is not None else True
     return {"row": records.make_row(spec, result, metric_name, higher), "curve": result.curve,
             "summary": summary_line(spec, result, metric_name)}
+
+
+def execute_group(group: Group, out_dir: Path, should_stop: Callable[[], bool]) -> list[tuple[RunSpec, dict]]:
+    """Train a group's runs as one program and return each run's outcome (as `execute`'s).
+
+    A run whose task cannot be built (data missing, a bug) goes through `execute` alone, which
+    says why. When the group's program raises (a bug or a numerical failure in one member), its
+    runs go again one at a time from their checkpoints, so that the error or the divergence is
+    recorded against the run it belongs to. Raises only `Interrupted`, `DiskFullError` and
+    KeyboardInterrupt.
+    """
+    if group.size == 1:
+        return [(spec, execute(spec, out_dir, should_stop)) for spec in group.specs]
+    built = {}
+    for spec in group.specs:
+        try:
+            built[spec.run_id] = build_task(spec)
+        except Exception:  # noqa: BLE001  (`execute` below records it: skipped, or an error)
+            pass
+    members = [spec for spec in group.specs if spec.run_id in built]
+    outcomes: dict[str, dict] = {}
+    if members:
+        try:
+            results = train_group(members, [out_dir / "checkpoints" / r.run_id for r in members],
+                                  tasks=[built[r.run_id] for r in members], should_stop=should_stop,
+                                  preflossed_dir=out_dir / "checkpoints" / "preflossed", size=group.size)
+            outcomes = {r.run_id: _outcome(r, built[r.run_id], res) for r, res in zip(members, results)}
+        except (Interrupted, DiskFullError):
+            raise
+        except Exception:  # noqa: BLE001  (run by run below, each error against its own run)
+            pass
+    for spec in group.specs:
+        if spec.run_id not in outcomes:
+            if should_stop():
+                raise Interrupted(spec.run_id)
+            outcomes[spec.run_id] = execute(spec, out_dir, should_stop)
+    return [(spec, outcomes[spec.run_id]) for spec in group.specs]
 
 
 def run_suite(
@@ -164,9 +206,13 @@ def run_suite(
     executor: str = "local",
     keep_checkpoints: bool = True,
     stream=None,
+    group: int | None = None,
     **executor_options,
 ) -> int:
     """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now.
+
+    `group` caps the runs that train as one vectorised program (`zoo.bench.group`; 1: one run
+    per program); default: the measured size for jax's backend (`group.DEFAULT_GROUP`).
 
     A suite with [tuning] runs its tuning runs first (into tuning_runs.csv), writes tuning.csv,
     and trains its reported runs with the chosen rates. Every run's learning curve goes to
@@ -183,6 +229,7 @@ def run_suite(
     # sys.stderr as it is now, not when this module was imported (a test's capture may differ).
     stream = sys.stderr if stream is None else stream
     run = get_executor(executor).load()
+    group = default_group_size() if group is None else check_group_size(group)
     out_dir.mkdir(parents=True, exist_ok=True)
     with OutputLock(out_dir):
         finished = {**records.read_rows(out_dir / TUNING_RUNS_CSV), **records.read_rows(out_dir / "runs.csv")}
@@ -191,10 +238,10 @@ def run_suite(
         try:
             if suite.tuning:
                 done += _run_phase(suite, suite.tuning, f"{suite.name} tuning", out_dir / TUNING_RUNS_CSV, out_dir,
-                                   run, keep_checkpoints, stream, executor_options)
+                                   run, keep_checkpoints, stream, group, executor_options)
                 suite = apply_choice(suite, write_tuning_csv(out_dir, [r.run_id for r in suite.tuning]))
             done += _run_phase(suite, suite.runs, suite.name, out_dir / "runs.csv", out_dir, run, keep_checkpoints,
-                               stream, executor_options)
+                               stream, group, executor_options)
         finally:
             try:
                 write_leaderboard(out_dir, description=suite.description)
@@ -205,7 +252,7 @@ def run_suite(
 
 
 def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Path, out_dir: Path, run,
-               keep_checkpoints: bool, stream, executor_options: dict) -> int:
+               keep_checkpoints: bool, stream, group: int, executor_options: dict) -> int:
     """Run the unfinished runs of `specs`, recording each in `runs_csv`; return how many ran."""
     finished = records.read_rows(runs_csv)
     ids = {r.run_id for r in specs}
@@ -242,7 +289,8 @@ def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Pat
         if not keep_checkpoints:
             shutil.rmtree(out_dir / "checkpoints" / spec.run_id, ignore_errors=True)
 
-    run(pending, out_dir, record, suite=suite, **executor_options)
+    # Groups are planned over all the phase's runs, so that they stay the same on a resume.
+    run(pending_groups(specs, {r.run_id for r in pending}, group), out_dir, record, suite=suite, **executor_options)
     if failures:
         raise RunsFailed(failures, out_dir / ERRORS_LOG)
     return len(pending)

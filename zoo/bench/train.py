@@ -1,8 +1,10 @@
-"""One run, top to bottom: build, (pre-)floss, train in jitted chunks, evaluate, checkpoint.
+"""One run, or a group of runs of one compiled shape, top to bottom: build, (pre-)floss, train
+in jitted chunks, evaluate, checkpoint.
 
 Everything random derives from the run's seed by `fold_in`, and every chunk starts at
 an absolute step, so a run resumed from a checkpoint reproduces the uninterrupted run
-exactly.
+exactly. A group trains its members as one `jax.vmap`ped program (`train_group`); one run
+is a group of one (`train_run`), so there is one training loop.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from zoo import flossing
@@ -116,11 +119,41 @@ def commit(tree: PyTree) -> PyTree:
     return jax.device_put(tree, jax.devices()[0])
 
 
-def _all_finite(tree: PyTree) -> bool:
-    return all(bool(jnp.isfinite(x).all()) for x in jax.tree.leaves(tree))
+# --------------------------------------------------------------------------- a group of runs
 
 
-# --------------------------------------------------------------------------- the run
+def shape_key(spec: RunSpec, task) -> tuple:
+    """What the compiled programs depend on: runs with equal keys share them."""
+    return (spec.registered_arch, spec.arch_options, tuple(spec.train.model_options.items()),
+            spec.train.hidden_size, optimizer_args(spec), task.static_key())
+
+
+def group_key(spec: RunSpec, task) -> tuple:
+    """Runs with equal keys can train as one group: one compiled shape and the same pauses
+    (evaluations, flossing phases during training, the fixed diagnostics' step). Seed, learning
+    rate, horizon (where the task's shape does not change with it) and flossing `none` against
+    `pre` may differ: pre-flossing happens before the group trains."""
+    t = spec.train
+    during = Schedule.of(spec.flossing, t.steps, flossing.FlossingConfig(**dict(spec.flossing_options)))
+    return (shape_key(spec, task), t.steps, t.eval_every, t.fixed_diag_step, t.eval_split,
+            during.during_at, during.during_steps, spec.flossing_options)
+
+
+@dataclasses.dataclass
+class Member:
+    """One run of a group: its own context, checkpoints and progress."""
+
+    ctx: RunContext
+    checkpoints: RunCheckpoints
+    n_params: int
+    progress: Progress = dataclasses.field(default_factory=Progress)
+    status: str = "training"  # then "stopped" (solved with stop_at_success) or "diverged"
+    evals_since_save: int = 0
+    spent_s: float = 0.0  # this process's share of the group's wall time
+
+    def save(self, step: int, state: PyTree) -> None:
+        saved = dataclasses.replace(self.progress, step=step, wall_time_s=self.progress.wall_time_s + self.spent_s)
+        self.checkpoints.save(step, state, dataclasses.asdict(saved))
 
 
 def train_run(
@@ -134,115 +167,208 @@ def train_run(
 ) -> RunResult:
     """Train one run to success, divergence or its step budget; resumable from `run_dir`.
 
-    `task` is the run's task if the caller built it already; `preflossed_dir` holds
-    pre-flossed starting points that runs of other horizons share.
+    A group of one (`train_group`). `task` is the run's task if the caller built it already;
+    `preflossed_dir` holds pre-flossed starting points that runs of other horizons share.
     """
-    t_start = time.perf_counter()
-    task = task if task is not None else build_task(spec)
+    return train_group([spec], [run_dir], tasks=[task], should_stop=should_stop,
+                       on_progress=lambda i, step, metric: on_progress(step, metric),
+                       preflossed_dir=preflossed_dir)[0]
+
+
+def train_group(
+    specs: Sequence[RunSpec],
+    run_dirs: Sequence[Path],
+    *,
+    tasks: Sequence[Any] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int, int, float], None] = lambda member, step, metric: None,
+    preflossed_dir: Path | None = None,
+    size: int | None = None,
+) -> list[RunResult]:
+    """Train runs of one `group_key` as one `jax.vmap`ped program; each is resumable from its `run_dir`.
+
+    Every member keeps its own parameters, data stream, optimiser state (the learning rate is
+    optimiser state), early stop, checkpoints and result: a member that finished is masked
+    out of the program, which keeps its size (one compilation per group size). Pre-flossing,
+    flossing phases and the Lyapunov diagnostics run per member. Members resumed from
+    checkpoints at different steps catch up one chunk at a time, the ones furthest behind
+    first, each chunk starting at its absolute step, so a member's numbers never depend on
+    the others. `size` (default: the number of runs) is the program's: slots beyond the runs
+    are padding, so that a group that lost finished members on a resume keeps its numbers
+    (`zoo.bench.group`). `on_progress(member index, step, metric)` follows every evaluation.
+    """
+    tasks = [t if t is not None else build_task(s) for s, t in zip(specs, tasks or [None] * len(specs))]
+    size = len(specs) if size is None else size
+    if size < len(specs):
+        raise ValueError(f"a group of {len(specs)} runs cannot train in a program of size {size}")
+    if len({group_key(s, t) for s, t in zip(specs, tasks)}) > 1:
+        raise ValueError("the runs of a group must share group_key (architecture, sizes, optimiser, task "
+                         f"shape, steps and pauses): {', '.join(s.run_id for s in specs)}")
+    members: list[Member] = []
+    try:
+        states = []
+        for spec, task, run_dir in zip(specs, tasks, run_dirs):
+            member, state = _open_member(spec, task, run_dir, preflossed_dir, members)
+            states.append(state)
+        results = _train_members(members, states, size, should_stop, on_progress)
+    finally:
+        for member in members:
+            member.checkpoints.close()
+    return results
+
+
+def _open_member(spec: RunSpec, task, run_dir: Path, preflossed_dir: Path | None,
+                 members: list[Member]) -> tuple[Member, PyTree]:
+    """Build one member (appended to `members`) and its state: restored, or its starting point."""
+    clock = time.perf_counter()
     model = build_model(spec, task)
-    n_params = count_params(model)
     floss_cfg = flossing_config(spec, model)
-    schedule = Schedule.of(spec.flossing, spec.train.steps, floss_cfg)
     graphdef, params = nnx.split(model)
     tx = make_optimizer(*optimizer_args(spec))
-    shape_key = (spec.registered_arch, spec.arch_options, tuple(spec.train.model_options.items()),
-                 spec.train.hidden_size, optimizer_args(spec), task.static_key())
-    steps = STEPS.get(shape_key, lambda: build_steps(graphdef, task, tx, with_h0=takes_initial_state(model)))
+    steps = STEPS.get(shape_key(spec, task),
+                      lambda: build_steps(graphdef, task, tx, with_h0=takes_initial_state(model)))
     ctx = RunContext(spec=spec, task=task, graphdef=graphdef, steps=steps, arrays=commit(task.arrays()),
                      seed_key=commit(jax.random.key(spec.seed)), floss_cfg=floss_cfg)
-    # Every evaluation reads validation (curves, tuning); `eval_split` says which split decides
-    # success and early stopping. The reported metric is the test split's at the end.
-    batches = {split: commit(task.eval_batch(split)) for split in ("validation", "test")}
-    data_key = ctx.key(_DATA)
-
     opt_state = set_learning_rate(tx.init(params), spec.train.lr)
     floss_state = nnx.state(flossing.make_flossing_optimizer(model, floss_cfg))
     state = commit({"params": params, "opt_state": opt_state, "floss_state": floss_state})
-    progress = Progress()
+    member = Member(ctx=ctx, checkpoints=RunCheckpoints(run_dir), n_params=count_params(model))
+    members.append(member)  # the caller closes its checkpoints, whatever happens next
 
-    checkpoints = RunCheckpoints(run_dir)
-    try:
-        restored = checkpoints.restore_latest(state)
-        if restored is not None:
-            _, state, meta = restored
-            state, progress = commit(state), Progress(**meta)
-        else:
-            state, diag = _starting_point(ctx, state, schedule.pre_steps, preflossed_dir)
-            diag.update(_grad_norm(ctx, state["params"], "before"))
-            progress.diag.update(diag)
-            checkpoints.save(0, state, dataclasses.asdict(progress))
+    restored = member.checkpoints.restore_latest(state)
+    if restored is not None:
+        _, state, meta = restored
+        state, member.progress = commit(state), Progress(**meta)
+    else:
+        pre_steps = Schedule.of(spec.flossing, spec.train.steps, floss_cfg).pre_steps
+        state, diag = _starting_point(ctx, state, pre_steps, preflossed_dir)
+        diag.update(_grad_norm(ctx, state["params"], "before"))
+        member.progress.diag.update(diag)
+        member.save(0, state)
+    if spec.train.stop_at_success and member.progress.steps_to_success is not None:
+        member.status = "stopped"
+    member.spent_s += time.perf_counter() - clock
+    return member, state
 
-        step, evals_since_save = progress.step, 0
-        stop_early = spec.train.stop_at_success
-        status = "stopped" if stop_early and progress.steps_to_success is not None else "training"
-        fixed_step = spec.train.fixed_diag_step
-        # Training pauses at the fixed diagnostics' step too (chunks start at absolute steps,
-        # so an extra pause changes nothing in the training itself).
-        for stop_at in boundaries(spec.train.steps, spec.train.eval_every, (*schedule.during_at, fixed_step)):
-            if status != "training":
-                break
-            if stop_at <= step:
+
+def _train_members(members: list[Member], states: list[PyTree], size: int, should_stop: Callable[[], bool],
+                   on_progress: Callable[[int, int, float], None]) -> list[RunResult]:
+    """The training loop over the members' `states` stacked into a program of `size`, then each
+    member's result. Padding slots copy the first member and never train."""
+
+    def stacked(per_member: list[PyTree]) -> PyTree:
+        return commit(_stack(per_member + per_member[:1] * (size - len(per_member))))
+
+    first = members[0].ctx
+    t, steps = first.spec.train, first.steps
+    schedule = Schedule.of(first.spec.flossing, t.steps, first.floss_cfg)  # during_at: the group's
+    fixed_step = t.fixed_diag_step
+    state = stacked(states)
+    arrays = stacked([m.ctx.arrays for m in members])
+    data_keys = stacked([m.ctx.key(_DATA) for m in members])
+    # Every evaluation reads validation (curves, tuning); `eval_split` says which split decides
+    # success and early stopping. The reported metric is the test split's at the end.
+    batches = {split: stacked([m.ctx.task.eval_batch(split) for m in members])
+               for split in ("validation", "test")}
+    # Training pauses at the fixed diagnostics' step too (chunks start at absolute steps,
+    # so an extra pause changes nothing in the training itself).
+    pauses = boundaries(t.steps, t.eval_every, (*schedule.during_at, fixed_step))
+
+    while True:
+        live = [m for m in members if m.status == "training" and m.progress.step < t.steps]
+        if not live:
+            break
+        clock = time.perf_counter()
+        at = min(m.progress.step for m in live)  # resumed members further behind catch up first
+        stop_at = next(b for b in pauses if b > at)
+        moving = [m.status == "training" and m.progress.step == at for m in members]
+        active = commit(jnp.asarray(moving + [False] * (size - len(members))))
+        params, opt_state, losses = steps.train_group(state["params"], state["opt_state"], arrays, data_keys, at,
+                                                      active, n=stop_at - at)
+        state = {**state, "params": params, "opt_state": opt_state}
+        finite = _finite_members(losses, params)
+        loss_sums = np.asarray(jnp.sum(losses, axis=1))
+        evaluated = stop_at % t.eval_every == 0 or stop_at == t.steps
+        if evaluated:
+            val = np.asarray(steps.evaluate_group(state["params"], batches["validation"])[1])
+            metric = (val if t.eval_split == "validation" else
+                      np.asarray(steps.evaluate_group(state["params"], batches[t.eval_split])[1]))
+        for i, member in enumerate(members):
+            if not moving[i]:
                 continue
-            params, opt_state, losses = steps.train(
-                state["params"], state["opt_state"], ctx.arrays, data_key, step, n=stop_at - step
-            )
-            state = {**state, "params": params, "opt_state": opt_state}
-            step = stop_at
-            if not (bool(jnp.isfinite(losses).all()) and _all_finite(params)):
-                status = "diverged"
-                break
-            if step == fixed_step:  # after the training steps, before a flossing phase at this step
-                progress.diag.update(_lyapunov(ctx, state["params"], "fixed"))
-            progress.loss_sum += float(jnp.sum(losses))
-            progress.loss_count += int(losses.shape[0])
-            if step % spec.train.eval_every == 0 or step == spec.train.steps:
-                progress.val_metric = float(steps.evaluate(state["params"], batches["validation"])[1])
-                progress.metric = (progress.val_metric if spec.train.eval_split == "validation" else
-                                   float(steps.evaluate(state["params"], batches[spec.train.eval_split])[1]))
-                progress.curve.append([step, progress.loss_sum / progress.loss_count, progress.val_metric])
-                progress.loss_sum, progress.loss_count = 0.0, 0
-                on_progress(step, progress.metric)
-                if not math.isfinite(progress.metric):
-                    status = "diverged"
-                    break
-                if progress.steps_to_success is None and task.solved(progress.metric):
-                    progress.steps_to_success = step
-                    if stop_early:
-                        status = "stopped"
-                        break
-                evals_since_save += 1
-            if step in schedule.during_at:
-                phase = 1 + schedule.during_at.index(step)
-                state = _floss_phase(ctx, state, phase, schedule.during_steps)
-            progress.step = step
-            if should_stop():
-                _save(checkpoints, step, state, progress, t_start)
-                raise Interrupted(spec.run_id)
-            if evals_since_save >= spec.train.checkpoint_every:
-                _save(checkpoints, step, state, progress, t_start)
-                evals_since_save = 0
+            progress = member.progress
+            progress.step = stop_at
+            if not finite[i]:
+                member.status = "diverged"
+                continue
+            if stop_at == fixed_step:  # after the training steps, before a flossing phase at this step
+                progress.diag.update(_lyapunov(member.ctx, _take(state, i)["params"], "fixed"))
+            progress.loss_sum += float(loss_sums[i])
+            progress.loss_count += int(losses.shape[1])
+            if evaluated:
+                _evaluated(member, stop_at, float(val[i]), float(metric[i]))
+                on_progress(i, stop_at, progress.metric)
+            if member.status == "training" and stop_at in schedule.during_at:
+                phase = 1 + schedule.during_at.index(stop_at)
+                state = _put(state, i, _floss_phase(member.ctx, _take(state, i), phase, schedule.during_steps))
+        _share([m for m, on in zip(members, moving) if on], time.perf_counter() - clock)
 
-        progress.step = step
-        if status != "diverged":
-            if spec.train.eval_split != "test":  # the reported metric: test, of the final parameters
-                progress.metric = float(steps.evaluate(state["params"], batches["test"])[1])
-            status = "solved" if math.isfinite(progress.metric) and task.solved(progress.metric) else "unsolved"
-            progress.diag.update(_lyapunov(ctx, state["params"], "after"))
-            progress.diag.update(_grad_norm(ctx, state["params"], "after"))
-            _save(checkpoints, step, state, progress, t_start)
-    finally:
-        checkpoints.close()
+        if should_stop():
+            for i, member in enumerate(members):  # a stopped member's result is kept too
+                if member.status != "diverged":
+                    member.save(member.progress.step, _take(state, i))
+            raise Interrupted(", ".join(m.ctx.spec.run_id for m in members))
+        for i, member in enumerate(members):
+            if moving[i] and member.status == "training" and member.evals_since_save >= t.checkpoint_every:
+                member.save(stop_at, _take(state, i))
+                member.evals_since_save = 0
+
+    # The reported metric: test, of the final parameters (a finished member's were kept).
+    test = np.asarray(steps.evaluate_group(state["params"], batches["test"])[1]) if t.eval_split != "test" else None
+    return [_finish(m, _take(state, i), None if test is None else float(test[i])) for i, m in enumerate(members)]
+
+
+def _evaluated(member: Member, step: int, val_metric: float, metric: float) -> None:
+    """Record an evaluation at `step`: the curve, success, early stop, divergence."""
+    progress, spec = member.progress, member.ctx.spec
+    progress.val_metric, progress.metric = val_metric, metric
+    progress.curve.append([step, progress.loss_sum / progress.loss_count, progress.val_metric])
+    progress.loss_sum, progress.loss_count = 0.0, 0
+    if not math.isfinite(progress.metric):
+        member.status = "diverged"
+        return
+    if progress.steps_to_success is None and member.ctx.task.solved(progress.metric):
+        progress.steps_to_success = step
+        if spec.train.stop_at_success:
+            member.status = "stopped"
+            return
+    member.evals_since_save += 1
+
+
+def _finish(member: Member, state: PyTree, test_metric: float | None) -> RunResult:
+    """A member's result: its status and final diagnostics, saved with its last checkpoint."""
+    clock = time.perf_counter()
+    ctx, progress = member.ctx, member.progress
+    spec, step, fixed_step = ctx.spec, progress.step, ctx.spec.train.fixed_diag_step
+    status = member.status
+    if status != "diverged":
+        if test_metric is not None:
+            progress.metric = test_metric
+        status = "solved" if math.isfinite(progress.metric) and ctx.task.solved(progress.metric) else "unsolved"
+        progress.diag.update(_lyapunov(ctx, state["params"], "after"))
+        progress.diag.update(_grad_norm(ctx, state["params"], "after"))
+        member.spent_s += time.perf_counter() - clock
+        member.save(step, state)
 
     notes = ["loss or parameters became NaN/inf"] if status == "diverged" else []
     if status == "unsolved" and progress.steps_to_success is not None:
         notes.append(f"the {spec.train.eval_split} metric met the criterion at step {progress.steps_to_success}, "
                      "the final test metric does not")
-    if steps.grad_h0_norm is None:
+    if ctx.steps.grad_h0_norm is None:
         notes.append(NO_H0_NOTE)
     measured_fixed = "lambda1_fixed" in progress.diag
     if not measured_fixed:
         notes.append(f"*_fixed: the run ended at step {step}, before diag_at_step {fixed_step}")
-    wall = progress.wall_time_s + time.perf_counter() - t_start
     diag_fields = [f.name for f in dataclasses.fields(RunResult) if f.name.startswith(("lambda1", "spread", "grad"))]
     diag_fields = [f for f in diag_fields if f not in DIAGNOSTIC_COLUMNS]
     return RunResult(
@@ -251,10 +377,10 @@ def train_run(
         success=status == "solved",
         steps_to_success=progress.steps_to_success,
         steps_trained=step,
-        wall_time_s=round(wall, 3),
+        wall_time_s=round(progress.wall_time_s + member.spent_s, 3),
         note="; ".join(notes),
         val_metric=progress.val_metric,
-        n_params=n_params,
+        n_params=member.n_params,
         curve=progress.curve,
         **{k: progress.diag.get(k, math.nan) for k in diag_fields},
         diagnostics={k: progress.diag.get(k, math.nan) for k in DIAGNOSTIC_COLUMNS},
@@ -262,10 +388,31 @@ def train_run(
     )
 
 
-def _save(checkpoints: RunCheckpoints, step: int, state: PyTree, progress: Progress, t_start: float) -> None:
-    saved = dataclasses.replace(progress, step=step,
-                                wall_time_s=progress.wall_time_s + time.perf_counter() - t_start)
-    checkpoints.save(step, state, dataclasses.asdict(saved))
+def _stack(trees: Sequence[PyTree]) -> PyTree:
+    """Members' pytrees stacked on a new leading axis (the group's)."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _take(state: PyTree, i: int) -> PyTree:
+    """Member `i`'s slice of the group's state."""
+    return jax.tree.map(lambda x: x[i], state)
+
+
+def _put(state: PyTree, i: int, member_state: PyTree) -> PyTree:
+    """The group's state with member `i`'s slice replaced (where its keys are)."""
+    return {**state, **{k: jax.tree.map(lambda s, x: s.at[i].set(x), state[k], v) for k, v in member_state.items()}}
+
+
+def _finite_members(losses: jax.Array, params: PyTree) -> np.ndarray:
+    """Per member: whether its chunk's losses and its parameters are all finite."""
+    per_leaf = [jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1) for x in jax.tree.leaves(params)]
+    return np.asarray(jnp.stack([jnp.isfinite(losses).all(axis=1), *per_leaf]).all(axis=0))
+
+
+def _share(members: Sequence[Member], seconds: float) -> None:
+    """Split a chunk's wall time equally among the members it trained."""
+    for member in members:
+        member.spent_s += seconds / max(len(members), 1)
 
 
 def _floss_phase(ctx: RunContext, state: PyTree, phase: int, n: int) -> PyTree:
