@@ -42,8 +42,12 @@ def run_suite(
     workers: int = 1,
     executor: str = "local",
     keep_checkpoints: bool = True,
+    group: int | None = None,
 ) -> Path:
     """Run a suite as `python -m zoo.bench --suite SUITE ...` does; return its result folder.
+
+    `group` caps the runs trained as one vectorised program (`--group`; None: the backend's
+    measured default, `zoo.bench.group.DEFAULT_GROUP`).
 
     Finished runs in `out` (default runs/SUITE/) are kept, so calling again resumes. Raises
     `zoo.bench.errors.ConfigError` for bad input and `runner.RunsFailed` when runs raised errors.
@@ -57,7 +61,8 @@ def run_suite(
     use_compilation_cache(compilation_cache_dir())
     spec = load_suite(suite, seeds=seeds, archs=archs, tasks=tasks, plugins=list(plugins))
     folder = check_out_dir(Path(out) if out is not None else default_out(spec.name))
-    runner.run_suite(spec, folder, executor=executor, keep_checkpoints=keep_checkpoints, workers=workers)
+    runner.run_suite(spec, folder, executor=executor, keep_checkpoints=keep_checkpoints, workers=workers,
+                     group=group)
     return folder
 
 

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, so its @register_architecture/@register_task run (repeatable)")
     p.add_argument("--executor", default="local",
-                   help="where runs execute: local (default) or ray (each run a Ray task; "
+                   help="where runs execute: local (default) or ray (each group of runs a Ray task; "
                    "pip install -e '.[ray]'; see docs/ray.md)")
     p.add_argument("--ray-address", metavar="ADDRESS",
                    help="with --executor ray: the Ray cluster to use (host:port or auto; "
