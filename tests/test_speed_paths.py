@@ -1,0 +1,129 @@
+"""The hand-written fast paths of issue 19 against independent references.
+
+- `zoo.architectures.lstm_loop.lstm_states` (the LSTM's loop with its own backward):
+  values and gradients against `jax.grad` of a plain `lax.scan` of the textbook cell
+  written out here, and against central finite differences in float64, in the recurrent
+  kernel, the drive (inputs and bias) and both halves of `h0 = [h, c]`; and the whole
+  `lstm` model (every parameter, the inputs, `h0`) against its own plain-scan reference.
+
+float64 is switched on for this module only (a fixture restores the flag afterwards).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax.flatten_util import ravel_pytree
+
+import zoo
+from zoo.architectures.lstm_loop import lstm_states
+
+N, BATCH, TIME = 5, 3, 9
+
+
+@pytest.fixture(autouse=True, scope="module")
+def x64():
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
+def textbook_states(kernel, h0, u):
+    """`[h_t, c_t]` by a plain lax.scan of the LSTM cell (gates i, f, g, o), autodiffed by JAX."""
+    n = kernel.shape[0]
+
+    def cell(carry, u_t):
+        h, c = carry
+        z = h @ kernel + u_t
+        i, f, o = (1 / (1 + jnp.exp(-z[:, k * n : (k + 1) * n])) for k in (0, 1, 3))
+        g = jnp.tanh(z[:, 2 * n : 3 * n])
+        c = f * c + i * g
+        h = o * jnp.tanh(c)
+        return (h, c), jnp.concatenate([h, c], axis=-1)
+
+    return jax.lax.scan(cell, (h0[:, :n], h0[:, n:]), u)[1]
+
+
+def point(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    kernel = jnp.asarray(rng.normal(size=(N, 4 * N)) / np.sqrt(N), dtype)
+    h0 = jnp.asarray(0.5 * rng.normal(size=(BATCH, 2 * N)), dtype)
+    u = jnp.asarray(rng.normal(size=(TIME, BATCH, 4 * N)), dtype)
+    # A loss that weighs every h_t and c_t differently, so every cotangent path counts.
+    w = jnp.asarray(rng.normal(size=(TIME, BATCH, 2 * N)), dtype)
+    return (kernel, h0, u), w
+
+
+def loss_of(states_fn, w):
+    return lambda kernel, h0, u: jnp.sum(w * jnp.sin(states_fn(kernel, h0, u)))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float64, 1e-12), (jnp.float32, 2e-5)])
+def test_lstm_loop_matches_grad_of_plain_scan(dtype, rtol):
+    args, w = point(dtype)
+    np.testing.assert_allclose(lstm_states(*args), textbook_states(*args), rtol=rtol, atol=rtol)
+    ours = jax.jit(jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2)))(*args)
+    ref = jax.jit(jax.grad(loss_of(textbook_states, w), argnums=(0, 1, 2)))(*args)
+    for name, a, b in zip(("kernel", "h0", "u"), ours, ref):
+        assert a.dtype == dtype, name
+        scale = float(jnp.max(jnp.abs(b)))
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def test_lstm_loop_gradient_matches_finite_differences_float64():
+    (kernel, h0, u), w = point(jnp.float64, seed=1)
+    loss = jax.jit(loss_of(lstm_states, w))
+    grads = jax.jit(jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2)))(kernel, h0, u)
+    rng = np.random.default_rng(3)
+    eps = 1e-6
+    args = [kernel, h0, u]
+    # The cell state gets its own direction: a wrong dc_0 could hide in a joint one.
+    c_only = np.zeros(h0.shape)
+    c_only[:, N:] = rng.normal(size=(BATCH, N))
+    directions = [(0, rng.normal(size=kernel.shape)), (1, rng.normal(size=h0.shape)), (1, c_only),
+                  (2, rng.normal(size=u.shape))]
+    for which, d in directions:
+        d = jnp.asarray(d / np.linalg.norm(d))
+        plus, minus = list(args), list(args)
+        plus[which] = args[which] + eps * d
+        minus[which] = args[which] - eps * d
+        fd = (float(loss(*plus)) - float(loss(*minus))) / (2 * eps)
+        analytic = float(jnp.vdot(grads[which], d))
+        assert abs(fd - analytic) <= 1e-7 * max(abs(analytic), 1e-3), (which, fd, analytic)
+
+
+def test_lstm_loop_of_one_step():
+    args, w = point(jnp.float64, seed=2)
+    args = (args[0], args[1], args[2][:1])
+    ours = jax.grad(loss_of(lstm_states, w[:1]), argnums=(0, 1, 2))(*args)
+    ref = jax.grad(loss_of(textbook_states, w[:1]), argnums=(0, 1, 2))(*args)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
+    model = zoo.create_architecture("lstm", input_size=2, hidden_size=N, output_size=3,
+                                    rngs=nnx.Rngs(0), param_dtype=jnp.float64)
+    assert model.recurrence().loop is not None
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.normal(size=(BATCH, TIME, 2)))
+    h0 = jnp.asarray(0.5 * rng.normal(size=(BATCH, 2 * N)))
+    w = jnp.asarray(rng.normal(size=(BATCH, TIME, 3)))
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def loss(params, x, h0, plain):
+        m = nnx.merge(graphdef, params, rest)
+        y = m.output(m.scan_states(x, h0), x) if plain else m(x, h0)
+        return jnp.sum(w * jnp.sin(y))
+
+    ours = jax.grad(loss, argnums=(0, 1, 2))(params, x, h0, False)
+    ref = jax.grad(loss, argnums=(0, 1, 2))(params, x, h0, True)
+    flat_ours, flat_ref = ravel_pytree(ours)[0], ravel_pytree(ref)[0]
+    np.testing.assert_allclose(flat_ours, flat_ref, rtol=1e-11, atol=1e-12)
+    # Every parameter array gets a gradient (none is silently cut off by the custom VJP).
+    for path, g in jax.tree_util.tree_leaves_with_path(ours[0]):
+        assert float(jnp.max(jnp.abs(g))) > 0, path
