@@ -5,6 +5,9 @@
   written out here, and against central finite differences in float64, in the recurrent
   kernel, the drive (inputs and bias) and both halves of `h0 = [h, c]`; and the whole
   `lstm` model (every parameter, the inputs, `h0`) against its own plain-scan reference.
+- `zoo.flossing.qr_log_growth` (the per-step QR of a flossing step with a hand-written
+  VJP): against `jax.grad` through `jnp.linalg.qr` and float64 finite differences, alone
+  and inside the gradient of a Lyapunov spectrum.
 
 float64 is switched on for this module only (a fixture restores the flag afterwards).
 """
@@ -19,6 +22,7 @@ from flax import nnx
 from jax.flatten_util import ravel_pytree
 
 import zoo
+from zoo import flossing
 from zoo.architectures.lstm_loop import lstm_states
 
 N, BATCH, TIME = 5, 3, 9
@@ -127,3 +131,60 @@ def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
     # Every parameter array gets a gradient (none is silently cut off by the custom VJP).
     for path, g in jax.tree_util.tree_leaves_with_path(ours[0]):
         assert float(jnp.max(jnp.abs(g))) > 0, path
+
+
+# ----------------------------------------------------------------- flossing's QR
+
+
+def autodiff_qr_log_growth(a):
+    """The reference: JAX's own QR and its differentiation rule."""
+    q, r = jnp.linalg.qr(a)
+    return q, jnp.log(jnp.abs(jnp.diagonal(r)))
+
+
+def qr_loss(qr, wq, wg):
+    # Uses both outputs nonlinearly; sin(Q) is not invariant to Q's column signs, but the
+    # signs are the same function of `a` on both sides (LAPACK's Householder QR).
+    return lambda a: jnp.sum(wq * jnp.sin(qr(a)[0])) + jnp.sum(wg * qr(a)[1] ** 2)
+
+
+@pytest.mark.parametrize("n, k", [(6, 6), (7, 3), (5, 1)])
+def test_qr_log_growth_gradient_matches_autodiff_and_finite_differences(n, k):
+    rng = np.random.default_rng(n * 10 + k)
+    a = jnp.asarray(rng.normal(size=(n, k)))
+    wq, wg = jnp.asarray(rng.normal(size=(n, k))), jnp.asarray(rng.normal(size=k))
+    q, growth = flossing.qr_log_growth(a)
+    q_ref, growth_ref = autodiff_qr_log_growth(a)
+    np.testing.assert_allclose(q, q_ref, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(growth, growth_ref, rtol=1e-13, atol=1e-13)
+    ours = jax.grad(qr_loss(flossing.qr_log_growth, wq, wg))(a)
+    ref = jax.grad(qr_loss(autodiff_qr_log_growth, wq, wg))(a)
+    np.testing.assert_allclose(ours, ref, rtol=1e-11, atol=1e-12)
+    loss = qr_loss(flossing.qr_log_growth, wq, wg)
+    eps = 1e-6
+    for _ in range(2):
+        d = jnp.asarray(rng.normal(size=a.shape))
+        d = d / jnp.linalg.norm(d)
+        fd = (float(loss(a + eps * d)) - float(loss(a - eps * d))) / (2 * eps)
+        analytic = float(jnp.vdot(ours, d))
+        assert abs(fd - analytic) <= 1e-7 * max(abs(analytic), 1e-3), (fd, analytic)
+
+
+@pytest.mark.parametrize("k", [4, 2])
+def test_spectrum_gradient_with_the_written_qr_rule_matches_autodiff(monkeypatch, k):
+    # The whole flossing objective of a tanh RNN (4 units, QR every step, warm-up), in the
+    # recurrent weights: hand-written QR VJP against JAX's QR rule, float64.
+    rng = np.random.default_rng(5)
+    w0 = jnp.asarray(1.5 * rng.normal(size=(4, 4)) / 2)
+    xs = jnp.asarray(rng.normal(size=(30, 4)))
+
+    def loss(w):
+        lam = flossing.lyapunov_spectrum(lambda h, x: jnp.tanh(w @ h + x), jnp.full(4, 0.1), xs,
+                                          k=k, warmup=5, key=jax.random.key(0))
+        return flossing.flossing_loss(lam)
+
+    ours = jax.grad(loss)(w0)
+    monkeypatch.setattr(flossing, "qr_log_growth", autodiff_qr_log_growth)
+    ref = jax.grad(loss)(w0)
+    assert float(jnp.max(jnp.abs(ref))) > 1e-3
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
