@@ -21,7 +21,9 @@ needs (measured in benchmarks/, see benchmarks/results.md):
    loop, as one large matrix product and vectorised elementwise work (as cuDNN/PyTorch do).
 
 An architecture opts in by returning a `Recurrence` from `RecurrentModel.recurrence()`;
-the built-in `rnn`, `lstm`, `gru` and `linear` do. Results equal the plain scan's up to
+the built-in `rnn`, `lstm`, `gru` and `linear` do. The LSTM goes one step further with its
+own loop (`Recurrence.loop`, `zoo.architectures.lstm_loop`): a hand-written cell backward
+whose coefficients the forward step stores, so that no gate is evaluated again. Results equal the plain scan's up to
 float32 rounding (the tests compare values and gradients).
 """
 
