@@ -11,7 +11,8 @@ the line records `OPENBLAS_NUM_THREADS` and the load average.
 `--qr-rules NxK,...` instead times what one flossing step differentiates (the loss of one
 55-step rollout of the tanh RNN of N units, k exponents, and its gradient) with the QR's
 hand-written VJP (`zoo.flossing.qr_log_growth`) against JAX's own QR rule, interleaved,
-median CPU time per step (CPU time: the machine is shared).
+median CPU time per step (CPU time: the machine is shared), and what the QR alone costs
+per rollout step: a scan of 55 steps `q <- qr(W q)` against the same scan with `tanh(W q)`.
 """
 
 from __future__ import annotations
@@ -96,10 +97,33 @@ def compare_qr_rules(n: int, k: int, repeats: int = 7, calls: int = 20) -> str:
                 jax.block_until_ready(f(state, x, jax.random.key(i)))
             cpu[name].append((time.process_time() - start) / calls)
     ms = {name: 1e3 * statistics.median(v) for name, v in cpu.items()}
+    qr_us = _qr_cost_us(n, k, repeats, calls)
     ratio = ms["JAX's QR rule"] / ms["written VJP"]
     return (f"rnn N={n} k={k} rollout 55: value and gradient per flossing step, CPU ms: "
             + ", ".join(f"{name} {v:.2f}" for name, v in ms.items())
-            + f"; JAX's rule / written {ratio:.2f}  [load {os.getloadavg()[0]:.1f}]")
+            + f"; JAX's rule / written {ratio:.2f}; per rollout step, CPU us: "
+            + ", ".join(f"{name} {v:.1f}" for name, v in qr_us.items())
+            + f"  [load {os.getloadavg()[0]:.1f}]")
+
+
+def _qr_cost_us(n: int, k: int, repeats: int, calls: int) -> dict[str, float]:
+    w = jax.random.normal(jax.random.key(0), (n, n)) / jnp.sqrt(n)
+    q0 = jnp.linalg.qr(jax.random.normal(jax.random.key(1), (n, k)))[0]
+    loops = {
+        "matmul + tanh": lambda q: jax.lax.scan(lambda q, _: (jnp.tanh(w @ q), None), q, None, length=55)[0],
+        "matmul + QR": lambda q: jax.lax.scan(lambda q, _: (jnp.linalg.qr(w @ q)[0], None), q, None, length=55)[0],
+    }
+    loops = {name: jax.jit(f) for name, f in loops.items()}
+    for f in loops.values():
+        jax.block_until_ready(f(q0))
+    cpu = {name: [] for name in loops}
+    for _ in range(repeats):
+        for name, f in loops.items():
+            start = time.process_time()
+            for _ in range(calls):
+                jax.block_until_ready(f(q0))
+            cpu[name].append((time.process_time() - start) / calls / 55)
+    return {name: 1e6 * statistics.median(v) for name, v in cpu.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
