@@ -188,3 +188,22 @@ def test_spectrum_gradient_with_the_written_qr_rule_matches_autodiff(monkeypatch
     ref = jax.grad(loss)(w0)
     assert float(jnp.max(jnp.abs(ref))) > 1e-3
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_loop_and_qr_rule_under_vmap():
+    # Vectorised run groups (issue 19 item 1) vmap training and flossing over seeds: each
+    # member's gradient must equal its own, unvmapped one.
+    (kernel, h0, u), w = point(jnp.float64, seed=6)
+    kernels = jnp.stack([kernel, 0.5 * kernel])
+    grad = jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2))
+    batched = jax.vmap(grad, in_axes=(0, None, None))(kernels, h0, u)
+    for i in range(2):
+        for a, b in zip(batched, grad(kernels[i], h0, u)):
+            np.testing.assert_allclose(a[i], b, rtol=1e-12, atol=1e-12)
+    rng = np.random.default_rng(7)
+    a = jnp.asarray(rng.normal(size=(2, 5, 3)))
+    wq, wg = jnp.asarray(rng.normal(size=(5, 3))), jnp.asarray(rng.normal(size=3))
+    qr_grad = jax.grad(qr_loss(flossing.qr_log_growth, wq, wg))
+    ref_grad = jax.grad(qr_loss(autodiff_qr_log_growth, wq, wg))
+    np.testing.assert_allclose(jax.vmap(qr_grad)(a), jnp.stack([ref_grad(a[0]), ref_grad(a[1])]),
+                               rtol=1e-11, atol=1e-12)
