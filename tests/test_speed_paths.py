@@ -103,8 +103,8 @@ def test_lstm_loop_gradient_matches_finite_differences_float64():
 def test_lstm_loop_of_one_step():
     args, w = point(jnp.float64, seed=2)
     args = (args[0], args[1], args[2][:1])
-    ours = jax.grad(loss_of(lstm_states, w[:1]), argnums=(0, 1, 2))(*args)
-    ref = jax.grad(loss_of(textbook_states, w[:1]), argnums=(0, 1, 2))(*args)
+    ours = jax.jit(jax.grad(loss_of(lstm_states, w[:1]), argnums=(0, 1, 2)))(*args)
+    ref = jax.jit(jax.grad(loss_of(textbook_states, w[:1]), argnums=(0, 1, 2)))(*args)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -124,8 +124,8 @@ def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
         y = m.output(m.scan_states(x, h0), x) if plain else m(x, h0)
         return jnp.sum(w * jnp.sin(y))
 
-    ours = jax.grad(loss, argnums=(0, 1, 2))(params, x, h0, False)
-    ref = jax.grad(loss, argnums=(0, 1, 2))(params, x, h0, True)
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)
+    ours, ref = grad(params, x, h0, False), grad(params, x, h0, True)
     flat_ours, flat_ref = ravel_pytree(ours)[0], ravel_pytree(ref)[0]
     np.testing.assert_allclose(flat_ours, flat_ref, rtol=1e-11, atol=1e-12)
     # Every parameter array gets a gradient (none is silently cut off by the custom VJP).
@@ -195,8 +195,8 @@ def test_lstm_loop_and_qr_rule_under_vmap():
     # member's gradient must equal its own, unvmapped one.
     (kernel, h0, u), w = point(jnp.float64, seed=6)
     kernels = jnp.stack([kernel, 0.5 * kernel])
-    grad = jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2))
-    batched = jax.vmap(grad, in_axes=(0, None, None))(kernels, h0, u)
+    grad = jax.jit(jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2)))
+    batched = jax.jit(jax.vmap(grad, in_axes=(0, None, None)))(kernels, h0, u)
     for i in range(2):
         for a, b in zip(batched, grad(kernels[i], h0, u)):
             np.testing.assert_allclose(a[i], b, rtol=1e-12, atol=1e-12)
