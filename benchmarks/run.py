@@ -1,19 +1,21 @@
 """Side-by-side performance benchmark: ours against references, in one invocation.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--out benchmarks/results.md] [--only SECTIONS]
+    .venv/bin/python benchmarks/run.py [--quick] [--out benchmarks/results.md] [--only SECTIONS] [--archs lstm]
 
-Sections (all by default; `--only train,scan` picks some):
+Sections (all by default; `--only train,scan` picks some; `--archs` narrows `train` and `scan`):
 
 - `train`: training steps per second of `rnn`, `lstm`, `gru` as the harness runs them
   (`zoo.bench.steps.build_steps`: data sampled in the jitted chunk, per-array clipping
   at 0.03, Adam) against `torch.nn.RNN/LSTM/GRU` with the same optimiser, clipping, loss
   and batches (skipped with a note if torch is not installed). N = 80 and 256, T = 300,
-  batch 16, delayed copy.
+  batch 16, delayed copy. The LSTM also runs its old path (the generic fused loop of
+  `zoo.architectures.fused`, `Recurrence.loop = None`) in the same interleaving: before/after.
 - `scan`: the same for `lru`, `complex_diagonal`, `linear` against the same model with
   the recurrence run as a plain `lax.scan` of its `step` (`RecurrentModel.scan_states`).
-- `floss`: one flossing step against one training step, and the wall time of whole runs
-  (`zoo.bench.train.train_run`) with `pre` and `pre+during` flossing against `none`,
-  on the long_horizon suite's settings and on the flossing paper's schedule.
+- `floss`: one flossing step against one training step (`floss_step`), the wall time of
+  whole runs (`zoo.bench.train.train_run`) with `pre` and `pre+during` flossing against
+  `none` (`floss_runs`), on the long_horizon suite's settings and on the flossing paper's
+  schedule, and the wall time of a whole suite with and without `pre` (`floss_suite`).
 - `sweep`: runs per hour of an 8-seed sweep with the harness's `--workers 2` process
   pool against one run at a time (`python -m zoo.bench`).
 - `quick`: end-to-end wall time of `python -m zoo.bench --suite quick`, with a cold and a
@@ -260,10 +262,14 @@ def _torch_worker(conn, arch, hidden, input_size, output_size, lr, clip, n, batc
         conn.send("done")
 
 
-def make_model(arch: str, hidden: int, task, seed: int = 0, plain: bool = False) -> nnx.Module:
+def make_model(arch: str, hidden: int, task, seed: int = 0, plain: bool = False, generic: bool = False) -> nnx.Module:
     model = zoo.create_architecture(
         arch, input_size=task.input_size, hidden_size=hidden, output_size=task.output_size, rngs=nnx.Rngs(seed)
     )
+    if generic:  # the same parameters, the recurrence on the generic fused loop instead of its own `loop`
+        base = type(model)
+        recurrence = lambda self: base.recurrence(self)._replace(loop=None)  # noqa: E731
+        model.__class__ = type(base.__name__ + "GenericLoop", (base,), {"recurrence": recurrence})
     if plain:  # the same parameters, the recurrence as a plain lax.scan of `step`
         base = type(model)
         plain_cls = type(base.__name__ + "PlainScan", (base,), {"fused_scan": False, "states": zoo.RecurrentModel.scan_states})
@@ -290,8 +296,10 @@ def bench_train(args) -> None:
         task = bit_task()
         for n_hidden in sizes:
             n = 10 if n_hidden <= 80 else 3
-            for arch in ("rnn", "lstm", "gru"):
+            for arch in archs(args, ("rnn", "lstm", "gru")):
                 fns = {"ours": HarnessStep(make_model(arch, n_hidden, task), task, n=n)}
+                if make_model(arch, 2, task).recurrence().loop is not None:  # before/after, side by side
+                    fns["ours, generic loop"] = HarnessStep(make_model(arch, n_hidden, task, generic=True), task, n=n)
                 if torch is not None:
                     for name, (th, passive) in settings.items():
                         fns[name] = TorchStep(arch, n_hidden, task, threads=th, passive=passive, n=n)
@@ -299,8 +307,14 @@ def bench_train(args) -> None:
                     f()  # compile / warm up
                 res = interleave(fns, args.repeats)
                 ours = res.pop("ours") / n
+                generic = res.pop("ours, generic loop", None)
                 for name in res:
                     fns[name].close()
+                if generic is not None:
+                    generic /= n
+                    t.notes.append(f"`{arch}` N = {n_hidden}, before (generic fused loop, same interleaving): {fmt_ms(generic)} ms/step"
+                                   + (f", torch / before {res[min(res, key=res.get)] / n / generic:.2f}" if res else "")
+                                   + f"; before / after {generic / ours:.2f}.")
                 if res:
                     best = min(res, key=res.get)
                     ref = res[best] / n
@@ -313,6 +327,11 @@ def bench_train(args) -> None:
                 print("  " + " | ".join(t.rows[-1]), flush=True)
 
 
+def archs(args, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The section's architectures, narrowed by `--archs`."""
+    return tuple(a for a in default if not args.archs or a in args.archs.split(","))
+
+
 def bench_scan(args) -> None:
     sizes = (80,) if args.quick else (80, 256)
     cols = ["arch", "N", "ours ms/step", "plain lax.scan ms/step", "scan / ours"]
@@ -322,7 +341,7 @@ def bench_scan(args) -> None:
         task = bit_task()
         for n_hidden in sizes:
             n = 10 if n_hidden <= 80 else 3
-            for arch in ("lru", "complex_diagonal", "linear", "rnn", "lstm", "gru"):
+            for arch in archs(args, ("lru", "complex_diagonal", "linear", "rnn", "lstm", "gru")):
                 fns = {
                     "ours": HarnessStep(make_model(arch, n_hidden, task), task, n=n),
                     "scan": HarnessStep(make_model(arch, n_hidden, task, plain=True), task, n=n),
@@ -363,6 +382,12 @@ def timed_run(spec: RunSpec) -> float:
 
 
 def bench_floss(args) -> None:
+    bench_floss_step(args)
+    bench_floss_runs(args)
+    bench_floss_suite(args)
+
+
+def bench_floss_step(args) -> None:
     from zoo import flossing
 
     cols = ["setting", "one training step ms", "one flossing step ms", "flossing / training step"]
@@ -391,6 +416,8 @@ def bench_floss(args) -> None:
             t.rows.append([label, fmt_ms(tr), fmt_ms(fl), f"{fl / tr:.2f}"])
             print("  " + " | ".join(t.rows[-1]), flush=True)
 
+
+def bench_floss_runs(args) -> None:
     cols = ["arch", "schedule", "steps", "none s", "pre s", "pre+during s", "pre overhead", "pre+during overhead"]
     with table("Whole-run overhead of flossing (train_run wall time, checkpoints included)", cols) as t:
         t.notes.append("delayed_copy h = 40, success threshold 1.0 so that no run stops early; "
@@ -414,6 +441,7 @@ def bench_floss(args) -> None:
                 print("  " + " | ".join(t.rows[-1]), flush=True)
 
 
+def bench_floss_suite(args) -> None:
     cols = ["schedule", "runs", "none s", "pre s", "pre overhead"]
     with table("Suite-level overhead of `pre` (python -m zoo.bench; pre-flossed starting points shared)", cols) as t:
         t.notes.append("long_horizon's bit tasks at its sizes: rnn, N = 32, T = 100, 600 steps, delayed_copy h in {10, 40} and "
@@ -563,6 +591,8 @@ def bench_quick_suite(args) -> None:
 
 
 SECTIONS = {"train": bench_train, "scan": bench_scan, "floss": bench_floss, "sweep": bench_sweep, "quick": bench_quick_suite}
+# Narrower parts of `floss`, for `--only`.
+PARTS = {"floss_step": bench_floss_step, "floss_runs": bench_floss_runs, "floss_suite": bench_floss_suite}
 
 
 def header() -> str:
@@ -586,17 +616,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer sizes and repeats (a few minutes)")
     p.add_argument("--repeats", type=int, help="interleaved repeats per measurement (default 7, --quick 3)")
-    p.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    p.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)} (or parts: {', '.join(PARTS)})")
+    p.add_argument("--archs", help="comma-separated architectures for `train` and `scan` (default: all of theirs)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     ARGS = p.parse_args(argv)
     if ARGS.repeats is None:
         ARGS.repeats = 3 if ARGS.quick else 7
     chosen = ARGS.only.split(",") if ARGS.only else list(SECTIONS)
+    unknown = [c for c in chosen if c not in SECTIONS and c not in PARTS]
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(unknown)}; allowed: {', '.join([*SECTIONS, *PARTS])}")
     global HEADER
     HEADER = header()
     print(HEADER, flush=True)
     for name in chosen:
-        SECTIONS[name](ARGS)
+        {**SECTIONS, **PARTS}[name](ARGS)
     write_results()
     print(f"written: {ARGS.out}")
     return 0

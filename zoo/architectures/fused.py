@@ -21,7 +21,9 @@ needs (measured in benchmarks/, see benchmarks/results.md):
    loop, as one large matrix product and vectorised elementwise work (as cuDNN/PyTorch do).
 
 An architecture opts in by returning a `Recurrence` from `RecurrentModel.recurrence()`;
-the built-in `rnn`, `lstm`, `gru` and `linear` do. Results equal the plain scan's up to
+the built-in `rnn`, `lstm`, `gru` and `linear` do. The LSTM goes one step further with its
+own loop (`Recurrence.loop`, `zoo.architectures.lstm_loop`): a hand-written cell backward
+whose coefficients the forward step stores, so that no gate is evaluated again. Results equal the plain scan's up to
 float32 rounding (the tests compare values and gradients).
 """
 
@@ -50,6 +52,9 @@ class Recurrence(NamedTuple):
     - `cell(params, parts, u_gates, z_gates) -> parts`: the rest of the step, elementwise.
     - `unroll`: time steps per loop iteration. Two pay for the tanh RNN on CPU (10 -> 7 ms
       per training step at N = 80); gated cells get slower, so 1 is the default.
+    - `loop`: optional, a whole-sequence function `(kernel, params, h0, u) -> states` with
+      its own VJP, equal to the generic loop up to float rounding, that `fused_states`
+      runs instead (the LSTM's, `zoo.architectures.lstm_loop`).
     """
 
     kernel: jax.Array
@@ -59,6 +64,7 @@ class Recurrence(NamedTuple):
     phi: Callable[[Parts], jax.Array]
     cell: Callable[[PyTree, Parts, Parts, Parts], Parts]
     unroll: int = 1
+    loop: Callable[[jax.Array, PyTree, jax.Array, jax.Array], jax.Array] | None = None
 
     def split(self, h: jax.Array) -> Parts:
         """A flat state `(..., state_size)` as its parts."""
@@ -106,6 +112,8 @@ def fused_states(rec: Recurrence, h0: jax.Array, u: jax.Array) -> jax.Array:
     Time-major in and out: the loops slice whole time steps, and the callers apply
     `input_drive` and the readout per position, so nothing large is transposed.
     """
+    if rec.loop is not None:
+        return rec.loop(rec.kernel, rec.params, h0, u)
     # Only arrays cross the custom_vjp boundary; the functions are closed over.
     spec = rec._replace(kernel=None, params=None)
 

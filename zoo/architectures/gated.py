@@ -8,6 +8,7 @@ from flax import nnx
 
 from zoo.architectures.base import Readout, RecurrentModel, cast_parameters
 from zoo.architectures.fused import Recurrence
+from zoo.architectures.lstm_loop import lstm_states
 from zoo.architectures.registry import register_architecture
 
 
@@ -63,7 +64,7 @@ class LSTM(_GatedRNN):
         n = self.hidden_size
         return Recurrence(
             kernel=self.W_rec[...], params=(), parts=(n, n), gates=4,
-            phi=lambda s: s[0], cell=_lstm_cell,
+            phi=lambda s: s[0], cell=_lstm_cell, loop=_lstm_loop,
         )
 
     def features(self, state: jax.Array) -> jax.Array:
@@ -107,6 +108,12 @@ def _lstm_cell(params, state, u, z):
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return h, c
+
+
+def _lstm_loop(kernel, params, h0, u):
+    """The LSTM's sequence loop with its hand-written backward (`params` is empty)."""
+    del params
+    return lstm_states(kernel, h0, u)
 
 
 def _gru_cell(b_rec, state, u, z):
