@@ -394,3 +394,13 @@ def test_the_python_api_runs_a_suite_and_reads_it_back(tmp_path):
     assert len(bench.read_results(out)[0]) == 4
     with pytest.raises(ConfigError, match="is a file"):
         bench.run_suite(str(suite), out=suite)
+
+
+def test_step_cache_keeps_the_most_recently_used_shapes():
+    from zoo.bench.steps import StepCache
+
+    cache, built = StepCache(capacity=2), []
+    build = lambda key: (lambda: built.append(key) or key)  # noqa: E731
+    for key in ["a", "b", "a", "c", "a", "b"]:  # "c" evicts "b" (least recent), "b" evicts "c"
+        assert cache.get(key, build(key)) == key
+    assert built == ["a", "b", "c", "b"] and len(cache) == 2

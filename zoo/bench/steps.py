@@ -3,6 +3,7 @@ the |d loss / d h0| diagnostic, compiled once per shape and shared by every run 
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
@@ -140,15 +141,28 @@ def over_members(fn: Callable) -> Callable:
 
 
 class StepCache:
-    """Compiled `Steps` by shape key, kept for the life of the process (runs of one shape share them)."""
+    """Compiled `Steps` by shape key, the `capacity` most recently used kept (runs of one shape share them).
 
-    def __init__(self) -> None:
-        self._steps: dict[Hashable, Steps] = {}
+    Bounded: a suite of hundreds of shapes (13 architectures x 8 tasks, each with its programs)
+    held every executable for the life of the process and ran out of memory after hours;
+    runs of one shape run together, so a few recent shapes are all that is reused.
+    """
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.capacity = capacity
+        self._steps: collections.OrderedDict[Hashable, Steps] = collections.OrderedDict()
 
     def get(self, key: Hashable, build: Callable[[], Steps]) -> Steps:
-        if key not in self._steps:
+        if key in self._steps:
+            self._steps.move_to_end(key)
+        else:
             self._steps[key] = build()
+            while len(self._steps) > self.capacity:
+                self._steps.popitem(last=False)
         return self._steps[key]
+
+    def __len__(self) -> int:
+        return len(self._steps)
 
     def clear(self) -> None:
         self._steps.clear()
