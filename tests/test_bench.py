@@ -1,38 +1,21 @@
-"""The harness end to end: a tiny suite runs, survives a kill, resumes, and reports each run once."""
+"""The harness end to end, through the CLI's main in this process: a tiny suite writes its three
+files, a trained model loads back, and a rerun skips what is done. The same command in processes
+of its own (SIGINT, SIGKILL and resume, a second process on one folder) is tests/test_reliability.py."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import os
-import signal
-import subprocess
-import sys
-import time
+import io
 from pathlib import Path
 
 import pytest
 
-from zoo.bench.outdir import OutputLock
+from zoo.bench.cli import main
 from zoo.bench.suite import ConfigError, load_suite, parse_suite
-
-pytestmark = pytest.mark.slow  # end to end: each test runs the CLI on a tiny suite
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.toml"
-
-
-def bench(*args: str, env_extra: dict | None = None, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.Popen(
-        [sys.executable, "-m", "zoo.bench", *args], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
-    )
-
-
-def run_bench(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    proc = bench(*args)
-    out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -44,11 +27,15 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def reference(tmp_path_factory) -> Path:
     """The tiny suite run once, uninterrupted."""
     out = tmp_path_factory.mktemp("reference")
-    done = run_bench("--suite", str(TINY), "--out", str(out))
-    assert done.returncode == 0, done.stderr
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["--suite", str(TINY), "--out", str(out)])
+    assert rc == 0, err.getvalue()[-3000:]
+    assert "Traceback" not in err.getvalue()
     return out
 
 
+@pytest.mark.slow  # end to end: the suite trains 8 small runs
 def test_tiny_suite_writes_the_three_files(reference: Path) -> None:
     rows = read_csv(reference / "runs.csv")
     suite = load_suite(str(TINY))
@@ -68,6 +55,7 @@ def test_tiny_suite_writes_the_three_files(reference: Path) -> None:
     assert all(r["lambda1_init"] == r["lambda1_before"] for r in plain)
 
 
+@pytest.mark.slow
 def test_a_trained_model_loads_back_from_its_checkpoint(reference: Path) -> None:
     import tasks
     from zoo.bench.checkpoint import load_trained_model
@@ -82,60 +70,12 @@ def test_a_trained_model_loads_back_from_its_checkpoint(reference: Path) -> None
     assert metric == pytest.approx(float(rows[spec.run_id]["metric"]), abs=1e-5)
 
 
-def test_rerun_skips_finished_runs(reference: Path) -> None:
+@pytest.mark.slow
+def test_rerun_skips_finished_runs(reference: Path, capsys) -> None:
     before = (reference / "runs.csv").read_text()
-    done = run_bench("--suite", str(TINY), "--out", str(reference))
-    assert done.returncode == 0, done.stderr
-    assert "8 already done" in done.stderr
+    assert main(["--suite", str(TINY), "--out", str(reference)]) == 0
+    assert "8 already done" in capsys.readouterr().err
     assert (reference / "runs.csv").read_text() == before
-
-
-def test_killed_suite_resumes_with_each_run_once_and_identical_results(reference: Path, tmp_path: Path) -> None:
-    out = tmp_path / "killed"
-    proc = bench("--suite", str(TINY), "--out", str(out))
-    runs_csv = out / "runs.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if runs_csv.exists() and len(runs_csv.read_text().splitlines()) >= 4:  # header + 3 rows
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the suite finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    partial = read_csv(runs_csv)
-    assert 3 <= len(partial) < 8
-
-    done = run_bench("--suite", str(TINY), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    rows = read_csv(runs_csv)
-    ids = [r["run_id"] for r in rows]
-    assert len(ids) == len(set(ids)) == 8
-    expected = {r["run_id"]: r for r in read_csv(reference / "runs.csv")}
-    for row in rows:
-        for column in ("status", "metric", "steps_to_success", "steps_trained", "lambda1_after"):
-            assert row[column] == expected[row["run_id"]][column], (row["run_id"], column)
-
-
-def test_sigint_checkpoints_and_exits_130(tmp_path: Path) -> None:
-    out = tmp_path / "interrupted"
-    proc = bench("--suite", str(TINY), "--out", str(out))
-    runs_csv = out / "runs.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (runs_csv.exists() and runs_csv.stat().st_size > 0):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "resume" in err
-    assert "Traceback" not in err
-
-
-def test_second_process_on_the_same_folder_refuses(tmp_path: Path) -> None:
-    out = tmp_path / "locked"
-    with OutputLock(out):
-        done = run_bench("--suite", str(TINY), "--out", str(out), timeout=120)
-    assert done.returncode == 2
-    assert "in use" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,8 @@ def test_a_cosine_run_is_optax_adam_with_cosine_decay(tmp_path):
     from zoo.bench.steps import clip_per_array
     from zoo.bench.train import _DATA
 
-    spec = spec_with(stop_at_success=False, steps=10, eval_every=10, schedule="cosine")
+    # 20 steps in one chunk: the constant-rate run below is then the program test_protocol_train.py compiled.
+    spec = spec_with(stop_at_success=False, steps=20, eval_every=20, schedule="cosine")
     train_run(spec, tmp_path / "run")
     task = build_task(spec)
     ran = nnx.state(load_trained_model(tmp_path / "run", build_model(spec, task)), nnx.Param)
@@ -100,11 +101,15 @@ def test_a_cosine_run_is_optax_adam_with_cosine_decay(tmp_path):
     state, arrays = tx.init(params), task.arrays()
     key = jax.random.fold_in(jax.random.key(spec.seed), _DATA)
     loss = lambda p, b: task.loss(nnx.merge(graphdef, p)(b.inputs), b)  # noqa: E731
+
+    @jax.jit  # one plain optax step, compiled once for the loop
+    def optax_step(params, state, batch):
+        updates, state = tx.update(jax.grad(loss)(params, batch), state, params)
+        return optax.apply_updates(params, updates), state
+
     for step in range(spec.train.steps):
-        grads = jax.grad(loss)(params, task.sample(arrays, jax.random.fold_in(key, step)))
-        updates, state = tx.update(grads, state, params)
-        params = optax.apply_updates(params, updates)
-    constant = spec_with(stop_at_success=False, steps=10, eval_every=10)
+        params, state = optax_step(params, state, task.sample(arrays, jax.random.fold_in(key, step)))
+    constant = spec_with(stop_at_success=False, steps=20, eval_every=20)
     train_run(constant, tmp_path / "constant")
     other = nnx.state(load_trained_model(tmp_path / "constant", build_model(constant, task)), nnx.Param)
     ours, ref, const = (jax.tree.leaves(t) for t in (ran, nnx.state(nnx.merge(graphdef, params), nnx.Param), other))
