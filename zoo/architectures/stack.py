@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -269,28 +269,38 @@ def _real_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> int:
     return count_params(create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs))
 
 
-def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> int:
-    # eval_shape traces the construction abstractly: shapes only, nothing computed.
-    def build() -> nnx.Module:
-        return create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs)
+# What `nnx.eval_shape` raises on an initialiser that computes on the host (the dense linear
+# RNN's eigendecomposition, S5's HiPPO, a plugin's numpy code): such a model is built for real.
+HOST_INITIALISER_ERRORS = (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError)
 
+
+def build_abstractly(build: Callable[[], nnx.Module]) -> nnx.Module:
+    """`build()` traced abstractly (`nnx.eval_shape`: shapes only, nothing computed or compiled),
+    or built for real when its initialisers compute on the host."""
     try:
-        return count_params(nnx.eval_shape(build))
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        # An initialiser that computes on the host (the dense linear RNN's eigendecomposition,
-        # S5's HiPPO, a plugin's numpy code) cannot be traced. A real build compiles its
-        # initialisers anew for every size (a bisection's dozen sizes took minutes), so count
-        # through the quadratic that such layers' counts follow in the hidden size.
-        return _host_count(arch, repr(sorted(kwargs.items())), kwargs)(hidden_size)
+        return nnx.eval_shape(build)
+    except HOST_INITIALISER_ERRORS:
+        return build()
+
+
+def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> int:
+    try:
+        return count_params(nnx.eval_shape(
+            lambda: create_model(arch, hidden_size=hidden_size, rngs=nnx.Rngs(0), **kwargs)))
+    except HOST_INITIALISER_ERRORS:
+        # A real build compiles its initialisers anew for every size (a bisection's dozen sizes
+        # took minutes), so count through the quadratic such layers' counts follow in the size.
+        return _host_count(arch, kwargs)(hidden_size)
 
 
 _HOST_COUNTS: dict[tuple[str, str], Any] = {}
 
 
-def _host_count(arch: str, key: str, kwargs: Mapping[str, Any]):
+def _host_count(arch: str, kwargs: Mapping[str, Any]):
     """n -> the parameter count of a host-initialised `arch`: the quadratic through real builds at
     n = 2, 3, 4 when it also matches real builds at n = 7 and 12 (dense, diagonal, readout and
     MLP weights are all polynomials of degree <= 2 in n); otherwise a real build per size."""
+    key = repr(sorted(kwargs.items()))
     if (arch, key) not in _HOST_COUNTS:
         c2, c3, c4 = (_real_count(arch, n, kwargs) for n in (2, 3, 4))
         a2 = c4 - 2 * c3 + c2  # second difference = 2a

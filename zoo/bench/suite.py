@@ -586,19 +586,13 @@ def check_model(arch: str, options: dict, hidden_size: int, task, where: str, *,
     import jax.numpy as jnp
     from flax import nnx
 
-    from zoo.architectures.stack import create_model
-
-    def build():
-        return create_model(
-            arch, input_size=task.input_size, hidden_size=hidden_size,
-            output_size=task.output_size, rngs=nnx.Rngs(0), **(model_options or {}), **options,
-        )
+    from zoo.architectures.stack import build_abstractly, create_model
 
     try:
-        try:
-            model = nnx.eval_shape(build)
-        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-            model = build()
+        model = build_abstractly(lambda: create_model(
+            arch, input_size=task.input_size, hidden_size=hidden_size,
+            output_size=task.output_size, rngs=nnx.Rngs(0), **(model_options or {}), **options,
+        ))
     except (TypeError, ValueError) as e:
         raise _fail(where, f"{arch}: {one_line(e)}") from None
     except Exception as e:  # noqa: BLE001  (a plugin's constructor may raise anything)
