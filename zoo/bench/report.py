@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.bench.aggregate import aggregate, horizons, order_archs, order_flossing, scoreboard
+from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
 from zoo.bench.stats import POOLED, mcnemar_table, wilson_interval
+from zoo.bench.tuning import TUNING_CSV
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,7 +221,7 @@ def h50(src: Source, *tasks: str) -> str:
             for mode in modes:
                 r = by_key.loc[(arch, task, mode)] if (arch, task, mode) in by_key.index else None
                 if r is None or not r["ran"]:
-                    row.append("not run")
+                    row.append(NOT_RUN)
                     continue
                 value, interval = h50_text(r["h50"], r["h50_low"], r["h50_high"], r["bracketed"], r["h_min"], r["h_max"])
                 row.append(f"{value} [{interval}]" if interval else value)
@@ -249,7 +250,7 @@ def paired(src: Source) -> str:
 
 
 def tuning(src: Source) -> str:
-    path = src.folder / "tuning.csv"
+    path = src.folder / TUNING_CSV
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: the suite has no [tuning] or it has not run")
     table = pd.read_csv(path)

@@ -9,8 +9,8 @@ validation split with `zoo.bench.stats.tuning_table` (success rate, then steps t
 then validation metric), writes ``tuning.csv`` and `apply_choice` gives every reported run
 its (arch, task, flossing)'s chosen rate. With `flossing = ["none"]` the rate is tuned without
 flossing only and every flossing mode of that (arch, task) trains with it: the paired
-comparison of flossing against none then differs in flossing alone, and tuning costs one mode. This replaces scripts/lr_grid.py, which tuned on a
-reported seed and on the test data.
+comparison of flossing against none then differs in flossing alone, and tuning costs one mode.
+This replaces scripts/lr_grid.py, which tuned on a reported seed and on the test data.
 """
 
 from __future__ import annotations
