@@ -20,6 +20,7 @@ from zoo.bench.group import Group, check_group_size, pending_groups, plan_groups
 from zoo.bench.spec import RunSpec, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("groups")  # one xdist worker (`--dist loadgroup`): `grouped` once
 
 
 def spec(seed: int, lr: float, flossing: str = "none", arch: str = "linear", horizon: int = 2,
@@ -229,7 +230,7 @@ def same_rows(out: Path, reference: Path) -> None:
                {k: v for k, v in want[run_id].items() if k != "wall_time_s"}, run_id
 
 
-@pytest.mark.slow  # three suites in processes of their own
+@pytest.mark.slow  # two suites in processes of their own
 def test_a_suite_of_groups_stopped_by_sigint_resumes_with_the_uninterrupted_rows(tmp_path: Path) -> None:
     import os
     import signal
@@ -242,9 +243,13 @@ def test_a_suite_of_groups_stopped_by_sigint_resumes_with_the_uninterrupted_rows
         return subprocess.Popen([sys.executable, "-m", "zoo.bench", *args, "--out", str(out), *extra], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
 
-    reference = tmp_path / "reference"
-    proc = bench(reference)
-    assert proc.wait(timeout=600) == 0, proc.communicate()[1][-2000:]
+    import io
+
+    from zoo.bench.runner import run_suite
+    from zoo.bench.suite import load_suite
+
+    reference = tmp_path / "reference"  # in this process: compared against, not tested
+    run_suite(load_suite(str(suite)), reference, group=2, stream=io.StringIO())
 
     out = tmp_path / "stopped"
     proc = bench(out, "--workers", "2")
@@ -257,38 +262,11 @@ def test_a_suite_of_groups_stopped_by_sigint_resumes_with_the_uninterrupted_rows
     assert "Traceback" not in err
     rows = read_rows(out / "runs.csv") if (out / "runs.csv").exists() else {}
     assert len(rows) < 4
-    proc = bench(out, "--workers", "2")
+    proc = bench(out)  # the resume in one process: its groups are the interrupted run's
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     assert "resuming " in err
     same_rows(out, reference)
-
-
-@pytest.mark.slow
-def test_ray_tasks_carry_groups_with_the_local_results(tmp_path: Path) -> None:
-    import io
-    import os
-    import warnings
-
-    pytest.importorskip("ray")
-    import ray
-
-    from zoo.bench.runner import run_suite
-    from zoo.bench.suite import load_suite
-
-    suite = load_suite(str(ROOT / "tests" / "data" / "tiny_ray.toml"))  # 3 runs of one shape
-    run_suite(suite, tmp_path / "local", group=3, stream=io.StringIO())
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2,
-                 logging_level="WARNING", log_to_driver=False)
-    try:
-        stream = io.StringIO()
-        assert run_suite(suite, tmp_path / "ray", executor="ray", group=3, stream=stream) == 3
-    finally:
-        ray.shutdown()
-    same_rows(tmp_path / "ray", tmp_path / "local")
 
 
 def test_a_member_whose_data_are_missing_is_skipped_alone(tmp_path: Path, monkeypatch) -> None:

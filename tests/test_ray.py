@@ -23,6 +23,7 @@ from zoo.bench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "tests" / "data" / "tiny_ray.toml"  # 3 runs of one compiled shape, ~5 s each
+pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker (`--dist loadgroup`): one Ray instance
 COMPARED = ("status", "metric", "steps_to_success", "steps_trained", "lambda1_after")
 
 needs_ray = pytest.mark.skipif(
@@ -157,6 +158,20 @@ def test_killed_worker_is_retried_from_its_checkpoint_with_the_local_results(
     # Nothing of the executor's is left in the output folder.
     assert not (out / ".ray-tasks").exists() and not (out / ".ray-stop").exists()
     assert read_csv(out / "leaderboard.csv")
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ray_tasks_carry_groups_with_the_local_results(ray_cluster, tmp_path: Path) -> None:
+    suite = load_suite(str(SUITE))  # 3 runs of one compiled shape: one group of 3
+    run_suite(suite, tmp_path / "local", group=3, stream=io.StringIO())
+    assert run_suite(suite, tmp_path / "ray", executor="ray", group=3, stream=io.StringIO()) == 3
+    local = {r["run_id"]: r for r in read_csv(tmp_path / "local" / "runs.csv")}
+    remote = {r["run_id"]: r for r in read_csv(tmp_path / "ray" / "runs.csv")}
+    assert sorted(remote) == sorted(local)
+    for run_id, row in remote.items():  # every column but the wall time
+        assert {k: v for k, v in row.items() if k != "wall_time_s"} == \
+               {k: v for k, v in local[run_id].items() if k != "wall_time_s"}, run_id
 
 
 @pytest.mark.slow

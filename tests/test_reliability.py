@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 SUITE = DATA / "reliability.toml"
 FAULTS = DATA / "faults.toml"
+# One xdist worker runs this module (`--dist loadgroup`), so its module fixtures run once.
+pytestmark = pytest.mark.xdist_group("reliability")
 RUN_IDS = [r.run_id for r in load_suite(str(SUITE), validate_models=False).runs]
 # Everything but the wall time must match an uninterrupted run.
 COMPARED = [c for c in COLUMNS if c != "wall_time_s"]
@@ -123,10 +125,13 @@ def no_traceback(err: str) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The reliability suite run once, uninterrupted, into a fresh folder."""
+    # In this process: the reference is what the tests compare against, not what they test.
+    import io
+
+    from zoo.bench.runner import run_suite
+
     out = tmp_path_factory.mktemp("reference")
-    rc, err = run_bench("--suite", str(SUITE), "--out", str(out))
-    assert rc == 0, err
-    no_traceback(err)
+    run_suite(load_suite(str(SUITE)), out, stream=io.StringIO())
     rows = read_csv(out / "runs.csv")
     assert sorted(r["run_id"] for r in rows) == sorted(RUN_IDS)
     # The interruption tests need every run to train all its chunks.

@@ -328,3 +328,24 @@ def test_host_initialised_counts_match_real_builds(arch):
     kwargs = dict(input_size=3, output_size=5, readout="mlp", depth=2, block="glu")
     for n in (1, 5, 9, 16):
         assert _abstract_count(arch, n, kwargs) == _real_count(arch, n, kwargs)
+
+
+@pytest.mark.parametrize("kind", ["quadratic", "linear", "piecewise"])
+def test_the_quadratic_guess_brackets_the_budget_exactly_or_declines(kind):
+    # The budget search's shortcut against a scan of every size: (n, n + 1) must be the pair around
+    # the smallest size that reaches the budget. A count with S6's ceil(n / 16) rank is no
+    # quadratic past n = 16, so there the guess must decline (None) and the caller bisects.
+    from zoo.architectures.stack import _guess_bracket
+
+    count = {
+        "quadratic": lambda n: n * n + 3 * n + 1,
+        "linear": lambda n: 7 * n + 2,
+        "piecewise": lambda n: 4 * n * n + 16 * -(-n // 16) * n + 5,
+    }[kind]
+    declined = 0
+    for budget in range(40, 20000, 53):
+        smallest = next(n for n in range(1, 10**4) if count(n) >= budget)
+        got = _guess_bracket(count, budget, 1 << 16)
+        assert got in (None, (smallest - 1, smallest)), budget
+        declined += got is None
+    assert declined == 0 if kind != "piecewise" else declined > 0

@@ -18,6 +18,7 @@ time step on the concatenated state, so `zoo.flossing` works on stacks unchanged
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -296,18 +297,48 @@ def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> i
 _HOST_COUNTS: dict[tuple[str, str], Any] = {}
 
 
+def _quadratic(c2: int, c3: int, c4: int) -> tuple[int, int, int] | None:
+    """`(a, b, c0)` of the integer quadratic `a n^2 + b n + c0` through the counts at n = 2, 3, 4,
+    or None when no integer quadratic passes through them."""
+    a2 = c4 - 2 * c3 + c2  # the second difference, 2a
+    if a2 % 2:
+        return None
+    a = a2 // 2
+    b = c3 - c2 - 5 * a  # c3 - c2 = 5a + b
+    return a, b, c2 - 4 * a - 2 * b
+
+
+def _guess_bracket(count: Callable[[int], int], budget: int, max_hidden_size: int) -> tuple[int, int] | None:
+    """`(n, n + 1)` with `count(n) < budget <= count(n + 1)`, found by solving the quadratic through
+    three counts and confirmed by exact counts at the answer; None when the guess misses (a count
+    that is no quadratic in n, such as S6's ceil(n / 16) rank), and the caller bisects."""
+    coefficients = _quadratic(*(count(n) for n in (2, 3, 4)))
+    if coefficients is None:
+        return None
+    a, b, c0 = coefficients
+    if a > 0 and b * b - 4 * a * (c0 - budget) >= 0:
+        root = (-b + math.sqrt(b * b - 4 * a * (c0 - budget))) / (2 * a)
+    elif a == 0 and b > 0:
+        root = (budget - c0) / b
+    else:
+        return None
+    guess = math.floor(root)
+    for n in (guess, guess - 1, guess + 1):  # float rounding near an integer root
+        if 1 <= n < max_hidden_size and count(n) < budget <= count(n + 1):
+            return n, n + 1
+    return None
+
+
 def _host_count(arch: str, kwargs: Mapping[str, Any]):
     """n -> the parameter count of a host-initialised `arch`: the quadratic through real builds at
     n = 2, 3, 4 when it also matches real builds at n = 7 and 12 (dense, diagonal, readout and
     MLP weights are all polynomials of degree <= 2 in n); otherwise a real build per size."""
     key = repr(sorted(kwargs.items()))
     if (arch, key) not in _HOST_COUNTS:
-        c2, c3, c4 = (_real_count(arch, n, kwargs) for n in (2, 3, 4))
-        a2 = c4 - 2 * c3 + c2  # second difference = 2a
-        b = c3 - c2 - a2 * 5 // 2  # c(n) = a n^2 + b n + c0 with 2a = a2: c3 - c2 = 5a + b
-        c0 = c2 - 2 * a2 - 2 * b  # c2 = 4a + 2b + c0
-        if a2 % 2 == 0:
-            def poly(n: int, a=a2 // 2, b=b, c0=c0) -> int:
+        coefficients = _quadratic(*(_real_count(arch, n, kwargs) for n in (2, 3, 4)))
+        if coefficients is not None:
+            def poly(n: int, a_b_c=coefficients) -> int:
+                a, b, c0 = a_b_c
                 return a * n * n + b * n + c0
             if all(poly(n) == _real_count(arch, n, kwargs) for n in (7, 12)):
                 _HOST_COUNTS[(arch, key)] = poly
@@ -334,7 +365,8 @@ def hidden_size_for_budget(
     The Long Range Arena's like-for-like rule (Tay et al. 2021): compared models have parameter
     counts within 10% of each other. Counts come from `count_params` on abstractly built
     models (`nnx.eval_shape`). Assumes the count grows with the hidden size (true of every
-    layer whose weights scale with it): a bisection finds the two sizes around the budget.
+    layer whose weights scale with it): the quadratic through three counts, confirmed by exact
+    counts, or else a bisection, finds the two sizes around the budget.
     Raises a one-line error naming the nearest reachable counts when neither is close enough.
     """
     budget = _check_positive_int("param_budget", budget)
@@ -342,9 +374,10 @@ def hidden_size_for_budget(
         input_size=input_size, output_size=output_size, depth=depth, block=block,
         readout=readout, **(options or {}),
     )
-    count = lambda n: _abstract_count(arch, n, kwargs)  # noqa: E731
-    # Smallest n with count(n) >= budget: double to bracket it, then bisect.
-    low, high = 0, 1
+    count = functools.cache(lambda n: _abstract_count(arch, n, kwargs))
+    # Smallest n with count(n) >= budget: the quadratic's answer when exact counts confirm it
+    # (5 counts instead of a bisection's dozen), else double to bracket it, then bisect.
+    low, high = _guess_bracket(count, budget, max_hidden_size) or (0, 1)
     while count(high) < budget:
         if high >= max_hidden_size:
             raise ValueError(
