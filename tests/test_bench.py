@@ -16,7 +16,6 @@ from zoo.bench.suite import ConfigError, load_suite, parse_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.toml"
-pytestmark = pytest.mark.xdist_group("tiny")  # one xdist worker (`--dist loadgroup`): the reference once
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

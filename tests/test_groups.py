@@ -20,7 +20,6 @@ from zoo.bench.group import Group, check_group_size, pending_groups, plan_groups
 from zoo.bench.spec import RunSpec, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.xdist_group("groups")  # one xdist worker (`--dist loadgroup`): `grouped` once
 
 
 def spec(seed: int, lr: float, flossing: str = "none", arch: str = "linear", horizon: int = 2,

@@ -23,7 +23,6 @@ from zoo.bench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "tests" / "data" / "tiny_ray.toml"  # 3 runs of one compiled shape, ~5 s each
-pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker (`--dist loadgroup`): one Ray instance
 COMPARED = ("status", "metric", "steps_to_success", "steps_trained", "lambda1_after")
 
 needs_ray = pytest.mark.skipif(

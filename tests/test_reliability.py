@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 SUITE = DATA / "reliability.toml"
 FAULTS = DATA / "faults.toml"
-# One xdist worker runs this module (`--dist loadgroup`), so its module fixtures run once.
-pytestmark = pytest.mark.xdist_group("reliability")
 RUN_IDS = [r.run_id for r in load_suite(str(SUITE), validate_models=False).runs]
 # Everything but the wall time must match an uninterrupted run.
 COMPARED = [c for c in COLUMNS if c != "wall_time_s"]
