@@ -6,9 +6,11 @@ set -u
 cd "$(dirname "$0")/.."
 workers="${1:-2}"
 py="${PYTHON:-python}"
-for suite in anchors long_horizon long_horizon_matched long_horizon_stacked; do
+for suite in anchors long_horizon long_horizon_matched long_horizon_stacked flossing_paper zucchet_orvieto lru_ablation; do
+  file="reruns/$suite.toml"
+  [ -f "$file" ] || file="$suite"  # the paper suites run as shipped in bench_configs/
   for attempt in 1 2 3 4 5; do
-    "$py" -m zoo.bench --suite "reruns/$suite.toml" --out "reruns/$suite" --workers "$workers" --no-checkpoints \
+    "$py" -m zoo.bench --suite "$file" --out "reruns/$suite" --workers "$workers" --no-checkpoints \
       && break
     echo "reruns/run.sh: $suite stopped with exit $? (attempt $attempt)"
   done

@@ -196,5 +196,11 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
                   for lr, sc, ch in [(1e-3, "0.5", False), (3e-3, "1.0", True)]]).to_csv(
         tmp_path / "s" / "tuning.csv", index=False)
     assert "| rnn | delayed_copy | none | 0.003 | 1.0 |" in report.tuning(src)
+    # A task that ran without flossing only has no "pre" column (the suite did not ask for one).
+    runs = pd.read_csv(tmp_path / "s" / "runs.csv")
+    extra = runs[runs.flossing == "none"].assign(task="adding", run_id=lambda r: "a" + r.run_id)
+    pd.concat([runs, extra]).to_csv(tmp_path / "s" / "runs.csv", index=False)
+    header = report.h50(report.Source(tmp_path / "s")).split("\n\n")[1].splitlines()[0]
+    assert header == "| arch | adding (none) | delayed_copy (none) | delayed_copy (pre) |"
     # A SUITE with a "/" is a path from the repository root.
     assert report.render_block("summary leaderboard/long_horizon", tmp_path).startswith("| runs |")

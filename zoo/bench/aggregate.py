@@ -160,16 +160,18 @@ def scoreboard(board: pd.DataFrame, breaks: pd.DataFrame) -> pd.DataFrame:
 
     Adds the curve's grid, `h_min`, `h_max` and `n_horizons` (its horizons > 0, the ones the
     fit sees), to tell "> h_max" (h50 = inf) and "< h_min" (h50 = 0) apart from a crossing; and
-    `ran`, False for an (arch, task, flossing) of the board's archs x tasks x modes without runs.
+    `ran`, False for an (arch, task, flossing) without runs, of the board's archs x the (task,
+    flossing) pairs that ran.
     A curve that ran without a row in `breaks` (no horizon > 0) has h50 NaN.
     """
     keys = ["arch", "task", "flossing"]
     positive = board[board["horizon"] > 0]
     grid = positive.groupby(keys)["horizon"].agg(h_min="min", h_max="max", n_horizons="nunique")
     ran = board[keys].drop_duplicates().assign(ran=True)
-    full = pd.MultiIndex.from_product(
-        [order_archs(board["arch"]), sorted(set(board["task"])), order_flossing(board["flossing"])], names=keys
-    ).to_frame(index=False)
+    # A mode that no architecture ran on a task (a suite flossing only its memory tasks) is no
+    # cell at all; a mode that some ran and this architecture did not is a cell, "not run".
+    pairs = board[["task", "flossing"]].drop_duplicates()
+    full = pd.DataFrame({"arch": order_archs(board["arch"])}).merge(pairs, how="cross")
     table = full.merge(ran, on=keys, how="left").merge(breaks, on=keys, how="left")
     table = table.merge(grid.reset_index(), on=keys, how="left")
     table["ran"] = table["ran"].eq(True)  # NaN (no runs) is not True
@@ -178,6 +180,11 @@ def scoreboard(board: pd.DataFrame, breaks: pd.DataFrame) -> pd.DataFrame:
     numbers = ["h50", "h50_low", "h50_high", "p_mcnemar", "h_min", "h_max"]
     table[numbers] = table[numbers].astype(float)
     return table[SCOREBOARD_COLUMNS]
+
+
+def modes_by_task(table: pd.DataFrame) -> dict[str, list[str]]:
+    """The scoreboard's columns: per task (by name), the flossing modes it shows, in their order."""
+    return {task: order_flossing(table.loc[table["task"] == task, "flossing"]) for task in sorted(set(table["task"]))}
 
 
 # --------------------------------------------------------------------------- orders

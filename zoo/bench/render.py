@@ -22,7 +22,7 @@ from importlib import resources
 import pandas as pd
 
 from zoo.bench.aggregate import (
-    BRIDGED_RATE, NOT_BRIDGED, NOT_RUN, finished, longest_table, order_archs, order_flossing, scoreboard,
+    BRIDGED_RATE, NOT_BRIDGED, NOT_RUN, finished, longest_table, modes_by_task, order_archs, order_flossing, scoreboard,
 )
 from zoo.bench.aggregate import horizons as horizon_table
 from zoo.bench.record import STATUSES, normalise
@@ -228,13 +228,12 @@ SCOREBOARD_CAPTION = (
 
 def _scoreboard_html(board: pd.DataFrame, breaks: pd.DataFrame) -> str:
     table = scoreboard(board, breaks)
-    tasks = sorted(set(table["task"]))
-    modes = order_flossing(table["flossing"])
+    columns = modes_by_task(table)
     cells = {(r.arch, r.task, r.flossing): r for r in table.itertuples(index=False)}
     top = ['<th rowspan="2" scope="col" data-col="0" tabindex="0" title="click to sort">architecture</th>']
     sub = []
     col = 1
-    for task in tasks:
+    for task, modes in columns.items():
         top.append(f'<th colspan="{len(modes)}" scope="colgroup" class="tgroup">{_wrap_name(task)}'
                    f'<span class="unit">{_e(horizon_label(task))}</span></th>')
         for i, mode in enumerate(modes):
@@ -245,7 +244,7 @@ def _scoreboard_html(board: pd.DataFrame, breaks: pd.DataFrame) -> str:
     body = []
     for arch in order_archs(table["arch"]):
         row = [f'<td class="arch">{_e(arch)}</td>']
-        for task in tasks:
+        for task, modes in columns.items():
             for i, mode in enumerate(modes):
                 cell = _h50_cell(cells[(arch, task, mode)])
                 row.append(cell.replace('<td class="', '<td class="g0 ', 1) if i == 0 else cell)

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, order_archs, order_flossing, scoreboard
+from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
 from zoo.bench.stats import POOLED, mcnemar_table, wilson_interval
@@ -210,14 +210,15 @@ def lrgrid(src: Source, task: str) -> str:
 
 def h50(src: Source, *tasks: str) -> str:
     table = scoreboard(src.board, horizons(src.runs))
-    tasks = list(tasks) or sorted(set(table["task"]))
-    modes = order_flossing(table["flossing"])
+    columns = modes_by_task(table)
+    columns = {t: columns.get(t, []) for t in tasks} if tasks else columns
+    several = any(len(modes) > 1 for modes in columns.values())
     by_key = table.set_index(["arch", "task", "flossing"])
-    header = ["arch", *(f"{t} ({m})" if len(modes) > 1 else t for t in tasks for m in modes)]
+    header = ["arch", *(f"{t} ({m})" if several else t for t, modes in columns.items() for m in modes)]
     rows = []
     for arch in order_archs(table["arch"]):
         row = [arch]
-        for task in tasks:
+        for task, modes in columns.items():
             for mode in modes:
                 r = by_key.loc[(arch, task, mode)] if (arch, task, mode) in by_key.index else None
                 if r is None or not r["ran"]:
