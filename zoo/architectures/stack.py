@@ -316,8 +316,9 @@ def _guess_bracket(count: Callable[[int], int], budget: int, max_hidden_size: in
     if coefficients is None:
         return None
     a, b, c0 = coefficients
-    if a > 0 and b * b - 4 * a * (c0 - budget) >= 0:
-        root = (-b + math.sqrt(b * b - 4 * a * (c0 - budget))) / (2 * a)
+    discriminant = b * b - 4 * a * (c0 - budget)
+    if a > 0 and discriminant >= 0:
+        root = (-b + math.sqrt(discriminant)) / (2 * a)
     elif a == 0 and b > 0:
         root = (budget - c0) / b
     else:
@@ -337,8 +338,9 @@ def _host_count(arch: str, kwargs: Mapping[str, Any]):
     if (arch, key) not in _HOST_COUNTS:
         coefficients = _quadratic(*(_real_count(arch, n, kwargs) for n in (2, 3, 4)))
         if coefficients is not None:
-            def poly(n: int, a_b_c=coefficients) -> int:
-                a, b, c0 = a_b_c
+            a, b, c0 = coefficients
+
+            def poly(n: int) -> int:
                 return a * n * n + b * n + c0
             if all(poly(n) == _real_count(arch, n, kwargs) for n in (7, 12)):
                 _HOST_COUNTS[(arch, key)] = poly
