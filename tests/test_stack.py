@@ -191,6 +191,21 @@ def test_bad_stack_options(kwargs, match):
         )
 
 
+def test_the_first_recurrence_sees_the_input_magnitude():
+    # A scalar input must reach the first recurrence as a number, not as its sign: a
+    # LayerNorm of the encoded input (pre-norm) maps 1, 2 and 3 to the same vector. One
+    # step of the linear layer from the zero state is affine in the input, so the state's
+    # increments from x = 1 -> 2 -> 3 are equal and not zero.
+    model = create_model(
+        "linear", input_size=1, hidden_size=3, output_size=1, rngs=nnx.Rngs(0), readout="mlp"
+    )
+    h0 = jnp.zeros(model.state_size)
+    states = [model.transition(h0, jnp.array([x])) for x in (1.0, 2.0, 3.0)]
+    step = np.asarray(states[1] - states[0])
+    assert np.abs(step).max() > 1e-3
+    np.testing.assert_allclose(states[2] - states[1], step, rtol=1e-5, atol=1e-6)
+
+
 def test_lyapunov_spectrum_of_two_diagonal_linear_layers():
     # Layer 1 never sees layer 2, so the step Jacobian is block lower-triangular with
     # constant diagonal blocks A1, A2 (the LayerNorm only enters the off-diagonal block):

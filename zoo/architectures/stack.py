@@ -3,10 +3,14 @@
 `create_model(name, ..., depth=L, block=..., readout=...)` wraps L layers of the architecture
 registered as `name` (plugins included, with no extra code) into
 
-    x -> encoder -> L x [ z + block(recurrence(norm(z))) ] -> readout -> y
+    x -> encoder -> L x [ z <- norm(z + block(recurrence(z))) ] -> readout -> y
 
-the residual block of the LRU and S5 papers (Orvieto et al. 2023; Smith et al. 2023):
-pre-LayerNorm, the recurrence, a position-wise GELU + GLU (or an MLP), a residual connection.
+the residual block of the LRU and S5 papers (Orvieto et al. 2023; Smith et al. 2023): the
+recurrence, a position-wise GELU + GLU (or an MLP), a residual connection, then a LayerNorm.
+The norm comes after the residual sum (post-norm, the default of the LRU authors' reference
+code, minimal-LRU's `prenorm=False`), not before the recurrence: a LayerNorm of the encoded
+input keeps only its direction, so with a scalar input (MNIST-1D, sdigits, teacher-student)
+a pre-norm first block would hand the recurrence nothing but the input's sign.
 Each layer is the registered model itself, created with `input_size = output_size = width`,
 so its own readout maps its state to the model width. The stack keeps the flossing contract:
 `state_size` is the layers' summed state, and `transition(h, x)` runs all layers within one
@@ -113,7 +117,7 @@ class Stack(nnx.Module):
     """`depth` residual blocks around layers of one recurrence; see the module docstring.
 
     Attributes: `encoder` (input_size -> width), `layers` (the registered models), `norms`
-    (pre-LayerNorm per block), `mixers` (GLU/MLP per block, empty for block "none"),
+    (a LayerNorm closing each block), `mixers` (GLU/MLP per block, empty for block "none"),
     `readout` (width -> output_size). The top `readout` is left out of flossing by
     `zoo.flossing.DYNAMICS`; so are the layers' own readouts, although they feed the next block.
     """
@@ -166,10 +170,9 @@ class Stack(nnx.Module):
         z = self.encoder(x)
         states = []
         for i, (layer, h_i) in enumerate(zip(self.layers, self._split(h))):
-            u = self.norms[i](z)
             if advance:
-                h_i = layer.transition(h_i, u)
-            z = z + self._mix(i, _output_of(layer)(h_i, u))
+                h_i = layer.transition(h_i, z)
+            z = self.norms[i](z + self._mix(i, _output_of(layer)(h_i, z)))
             states.append(h_i)
         return jnp.concatenate(states, axis=-1), z
 
@@ -186,9 +189,8 @@ class Stack(nnx.Module):
         z = self.encoder(x)
         h0s = self._split(h0) if h0 is not None else [None] * len(self.layers)
         for i, (layer, h0_i) in enumerate(zip(self.layers, h0s)):
-            u = self.norms[i](z)
-            y = layer(u) if h0_i is None else layer(u, h0_i)
-            z = z + self._mix(i, y)
+            y = layer(z) if h0_i is None else layer(z, h0_i)
+            z = self.norms[i](z + self._mix(i, y))
         return self.readout(z)
 
 
