@@ -115,6 +115,57 @@ def test_diagonal_map_is_exact():
     np.testing.assert_allclose(lam, expected[:2], atol=1e-5)
 
 
+def test_diagonal_spectrum_is_the_mean_log_modulus(x64):
+    # Steps alternate diag(d1), diag(d2) after a warm-up step that must not count: the
+    # product over the counted steps is diag(d1 d2)^(T/2), so each exponent is
+    # (log|d1_i| + log|d2_i|) / 2; the k largest, descending.
+    d1, d2, skipped = np.array([0.5, -2.0, 0.9]), np.array([4.0, 0.25, -0.3]), np.array([1e-9, 9.0, 1.0])
+    diagonals = jnp.asarray(np.vstack([skipped] + [d1, d2] * 50))
+    rates = (np.log(np.abs(d1)) + np.log(np.abs(d2))) / 2
+    np.testing.assert_allclose(F.diagonal_spectrum(diagonals, k=2, warmup=1), np.sort(rates)[::-1][:2], rtol=1e-13)
+
+
+GATED = ["mingru", "minlstm", "rglru", "s6"]
+
+
+@pytest.mark.parametrize("arch", GATED)
+def test_jacobian_diagonal_is_the_step_jacobian(x64, arch):
+    # Against autodiff: d transition(h, x) / dh is diag(jacobian_diagonal(x)) at any h.
+    model = _model(arch, input_size=2, hidden_size=3, param_dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(0), (2,), jnp.float64)
+    h = jax.random.normal(jax.random.key(1), (model.state_size,), jnp.float64)
+    jac = jax.jacfwd(lambda s: model.transition(s, x))(h)
+    np.testing.assert_allclose(jac, np.diag(model.jacobian_diagonal(x)), rtol=1e-12, atol=1e-15)
+
+
+def test_a_one_layer_stack_passes_the_diagonal_on_and_a_deeper_one_does_not(x64):
+    from zoo.architectures.stack import create_model
+
+    kwargs = dict(input_size=2, hidden_size=3, output_size=1, rngs=nnx.Rngs(0), param_dtype=jnp.float64)
+    one = create_model("s6", readout="mlp", **kwargs)
+    x = jax.random.normal(jax.random.key(0), (2,), jnp.float64)
+    h = jax.random.normal(jax.random.key(1), (one.state_size,), jnp.float64)
+    jac = jax.jacfwd(lambda s: one.transition(s, x))(h)
+    np.testing.assert_allclose(jac, np.diag(one.jacobian_diagonal(x)), rtol=1e-12, atol=1e-15)
+    assert create_model("s6", depth=2, block="glu", **kwargs).jacobian_diagonal(x) is None
+    assert create_model("gru", readout="mlp", **kwargs).jacobian_diagonal(x) is None
+
+
+def test_diagnostics_of_a_diagonal_model_match_the_qr_method():
+    # The exact path (diagonal_spectrum) and the QR method on the same S6 and input
+    # sequence agree to the QR estimate's transient (~c / (steps - warmup)).
+    model = _model("s6", input_size=1, hidden_size=2, d_state=4)
+    inputs = jax.random.bernoulli(jax.random.key(0), 0.5, (3000, 1)).astype(jnp.float32)
+    cfg = F.FlossingConfig(k=6)
+    exact = F.lyapunov_diagnostics(model, inputs, cfg)
+    qr = F.lyapunov_spectrum(model.transition, model.initial_state(), inputs, k=6, warmup=500,
+                             key=jax.random.key(0))
+    assert exact["lambda_1"] == pytest.approx(float(qr[0]), abs=2e-3)
+    assert exact["lambda_k"] == pytest.approx(float(qr[-1]), abs=2e-3)
+    expected = F.diagonal_spectrum(model.jacobian_diagonal(inputs), 6, warmup=500)
+    assert exact["lambda_1"] == pytest.approx(float(expected[0]), rel=1e-6)
+
+
 def test_rotation_times_scalar_gives_log_r_for_every_exponent(x64):
     # A = r Q, Q orthogonal: every direction grows by exactly r per step, from any basis.
     rng = np.random.default_rng(0)
@@ -381,7 +432,7 @@ def test_flossing_chaotic_rnn_toward_zero():
     assert abs(after) < 0.7 * before, (before, after)
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru", "lru", "complex_diagonal", "linear"])
+@pytest.mark.parametrize("arch", ["lstm", "gru", "lru", "complex_diagonal", "linear", "mingru", "s6"])
 def test_flossing_runs_on_every_architecture(arch):
     cfg = F.FlossingConfig(k=4, rollout=20, warmup=5, lr=1e-2)
     model = _model(arch, input_size=2, hidden_size=6)

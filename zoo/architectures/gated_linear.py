@@ -88,6 +88,11 @@ class GatedLinearRNN(RecurrentModel):
     def input_drive(self, x: jax.Array) -> jax.Array:
         return jnp.concatenate(self.coefficients(x), axis=-1)
 
+    def jacobian_diagonal(self, x: jax.Array) -> jax.Array:
+        """`a(x)` `(..., state_size)`: `d transition(h, x) / dh = diag(a(x))` for every `h`, which
+        lets `zoo.flossing` compute the exponents exactly instead of by QR (`diagonal_spectrum`)."""
+        return self.coefficients(x)[0]
+
     def step(self, h: jax.Array, u: jax.Array) -> jax.Array:
         a, b = jnp.split(u, 2, axis=-1)
         return a * h + b

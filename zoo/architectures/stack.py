@@ -180,6 +180,14 @@ class Stack(nnx.Module):
         """All layers advanced one time step; layer l's input is block l-1's output at this step."""
         return self._step(h, x, advance=True)[0]
 
+    def jacobian_diagonal(self, x: jax.Array) -> jax.Array | None:
+        """The layer's `jacobian_diagonal` of the encoded input when the stack has one layer that
+        has one, else None: a second layer's input depends on the first layer's state."""
+        diagonal = getattr(self.layers[0], "jacobian_diagonal", None)
+        if len(self.layers) > 1 or not callable(diagonal):
+            return None
+        return diagonal(self.encoder(x))
+
     def output(self, h: jax.Array, x: jax.Array) -> jax.Array:
         """The output at a time step from that step's state `h` and input `x`."""
         return self.readout(self._step(h, x, advance=False)[1])
