@@ -143,6 +143,15 @@ def test_scoreboard_cells_show_h50_and_its_interval_from_horizons_csv(tmp_path):
     assert cells[("rnn", "adding", "none")]["spans"]["v"] == "no fit" and "nofit" in cells[("rnn", "adding", "none")]["class"]
     assert "one horizon > 0 only" in cells[("rnn", "adding", "none")]["title"]
     assert cells[("my_plugin", "adding", "none")]["text"] == "not run"
+    # The longest-horizon table shares its mode columns across tasks: under "pre", adding (never
+    # asked for pre) reads "\u2013", not "not run" as an architecture missing a mode that others ran.
+    parser = _Tables()
+    parser.feed(page)
+    header, *body = parser.tables["longest"]
+    names = [c["text"] for c in header]
+    longest = {(row[0]["text"], row[1]["text"]): {n: c["text"] for n, c in zip(names[2:], row[2:])} for row in body}
+    assert longest[("adding", "rnn")] == {"flossing: none": "25", "flossing: pre": "\u2013"}
+    assert longest[("delayed_copy", "my_plugin")]["flossing: none"] == "none bridged"
     # The caption says what the off-grid texts mean.
     caption = html.unescape(page.split('id="scoreboard"><caption>')[1].split("</caption>")[0])
     assert "\u201c> H\u201d: every horizon of the grid, up to H, was bridged" in caption

@@ -134,19 +134,22 @@ def _empty_board() -> pd.DataFrame:
 
 NOT_RUN = "not run"
 NOT_BRIDGED = "none bridged"
+NOT_ASKED = "\u2013"  # the suite ran no architecture in this flossing mode on this task
 
 
 def longest_table(board: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, arch), one column per flossing mode: the longest horizon bridged,
-    `NOT_BRIDGED` when the cell ran but no horizon reached the rate, `NOT_RUN` when it did not run."""
+    `NOT_BRIDGED` when the cell ran but no horizon reached the rate, `NOT_RUN` when it did not run
+    while other architectures did, `NOT_ASKED` under a mode no architecture ran on the task."""
     modes = order_flossing(board["flossing"])
     keys = board[["task", "arch", "flossing", "longest_horizon"]].drop_duplicates(["task", "arch", "flossing"])
     rows = []
     for task in sorted(set(keys["task"])):
         sub = keys[keys["task"] == task]
+        asked = set(sub["flossing"])
         for arch in order_archs(sub["arch"]):
             cell = sub[sub["arch"] == arch].set_index("flossing")["longest_horizon"]
-            values = {f"flossing: {m}": (NOT_RUN if m not in cell.index else
+            values = {f"flossing: {m}": (NOT_ASKED if m not in asked else NOT_RUN if m not in cell.index else
                                          NOT_BRIDGED if np.isnan(cell[m]) else cell[m]) for m in modes}
             rows.append({"task": task, "arch": arch, **values})
     return pd.DataFrame(rows, columns=["task", "arch", *[f"flossing: {m}" for m in modes]])

@@ -22,7 +22,7 @@ from importlib import resources
 import pandas as pd
 
 from zoo.bench.aggregate import (
-    BRIDGED_RATE, NOT_BRIDGED, NOT_RUN, finished, longest_table, modes_by_task, order_archs, order_flossing, scoreboard,
+    BRIDGED_RATE, NOT_ASKED, NOT_BRIDGED, NOT_RUN, finished, longest_table, modes_by_task, order_archs, order_flossing, scoreboard,
 )
 from zoo.bench.aggregate import horizons as horizon_table
 from zoo.bench.record import STATUSES, normalise
@@ -662,7 +662,7 @@ def render_html(runs: pd.DataFrame, board: pd.DataFrame, title: str, description
         )
         tables = (
             "<h2>Longest horizon bridged</h2>"
-            + _table(longest_table(board), "longest", f"largest horizon with success rate \u2265 0.5; \u201c{NOT_BRIDGED}\u201d: ran, never bridged; \u201c{NOT_RUN}\u201d: no runs", compact=True)
+            + _table(longest_table(board), "longest", f"largest horizon with success rate \u2265 0.5; \u201c{NOT_BRIDGED}\u201d: ran, never bridged; \u201c{NOT_RUN}\u201d: no runs; \u201c{NOT_ASKED}\u201d: the suite did not ask for this flossing mode on this task", compact=True)
             + "<h2>Full leaderboard</h2>"
             + _table(board, "board", "one row per (arch, task, horizon, flossing); click a header to sort, a row for its learning curves", cfg=True)
         )
