@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from runs_csv import assert_same_runs, rows_by_run
 from zoo.bench.errors import ConfigError
 from zoo.bench.group import Group, check_group_size, pending_groups, plan_groups
 from zoo.bench.spec import RunSpec, TrainSettings
@@ -214,21 +215,6 @@ def test_the_groups_benchmark_runs_its_gpu_mode_on_a_cpu(capsys) -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def read_rows(path: Path) -> dict[str, dict[str, str]]:
-    import csv
-
-    with open(path, newline="") as f:
-        return {r["run_id"]: r for r in csv.DictReader(f)}
-
-
-def same_rows(out: Path, reference: Path) -> None:
-    got, want = read_rows(out / "runs.csv"), read_rows(reference / "runs.csv")
-    assert sorted(got) == sorted(want)
-    for run_id, row in got.items():
-        assert {k: v for k, v in row.items() if k != "wall_time_s"} == \
-               {k: v for k, v in want[run_id].items() if k != "wall_time_s"}, run_id
-
-
 @pytest.mark.slow  # two suites in processes of their own
 def test_a_suite_of_groups_stopped_by_sigint_resumes_with_the_uninterrupted_rows(tmp_path: Path) -> None:
     import os
@@ -259,13 +245,13 @@ def test_a_suite_of_groups_stopped_by_sigint_resumes_with_the_uninterrupted_rows
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
-    rows = read_rows(out / "runs.csv") if (out / "runs.csv").exists() else {}
+    rows = rows_by_run(out / "runs.csv") if (out / "runs.csv").exists() else {}
     assert len(rows) < 4
     proc = bench(out)  # the resume in one process: its groups are the interrupted run's
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     assert "resuming " in err
-    same_rows(out, reference)
+    assert_same_runs(out / "runs.csv", reference / "runs.csv")
 
 
 def test_a_member_whose_data_are_missing_is_skipped_alone(tmp_path: Path, monkeypatch) -> None:

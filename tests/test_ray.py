@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from runs_csv import assert_same_runs
 from zoo.bench.runner import run_suite
 from zoo.bench.suite import load_suite
 
@@ -165,12 +166,7 @@ def test_ray_tasks_carry_groups_with_the_local_results(ray_cluster, tmp_path: Pa
     suite = load_suite(str(SUITE))  # 3 runs of one compiled shape: one group of 3
     run_suite(suite, tmp_path / "local", group=3, stream=io.StringIO())
     assert run_suite(suite, tmp_path / "ray", executor="ray", group=3, stream=io.StringIO()) == 3
-    local = {r["run_id"]: r for r in read_csv(tmp_path / "local" / "runs.csv")}
-    remote = {r["run_id"]: r for r in read_csv(tmp_path / "ray" / "runs.csv")}
-    assert sorted(remote) == sorted(local)
-    for run_id, row in remote.items():  # every column but the wall time
-        assert {k: v for k, v in row.items() if k != "wall_time_s"} == \
-               {k: v for k, v in local[run_id].items() if k != "wall_time_s"}, run_id
+    assert_same_runs(tmp_path / "ray" / "runs.csv", tmp_path / "local" / "runs.csv")
 
 
 @pytest.mark.slow

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from runs_csv import assert_same_runs
 from zoo.bench import suite as suite_module
-from zoo.bench.record import COLUMNS
 from zoo.bench.suite import ConfigError, load_suite, parse_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,6 @@ SUITE = DATA / "reliability.toml"
 FAULTS = DATA / "faults.toml"
 RUN_IDS = [r.run_id for r in load_suite(str(SUITE), validate_models=False).runs]
 # Everything but the wall time must match an uninterrupted run.
-COMPARED = [c for c in COLUMNS if c != "wall_time_s"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -96,16 +95,9 @@ def checkpoint_steps(out: Path, run_id: str) -> list[int]:
 
 def assert_same_results(out: Path, reference: Path) -> None:
     """Every run exactly once, each identical to the uninterrupted reference."""
-    text = (out / "runs.csv").read_text()
-    assert text.endswith("\n")
-    rows = read_csv(out / "runs.csv")
-    ids = [r["run_id"] for r in rows]
-    assert sorted(ids) == sorted(RUN_IDS), "each run exactly once"
-    expected = {r["run_id"]: r for r in read_csv(reference / "runs.csv")}
-    for row in rows:
-        got = {c: row[c] for c in COMPARED}
-        want = {c: expected[row["run_id"]][c] for c in COMPARED}
-        assert got == want, row["run_id"]
+    assert (out / "runs.csv").read_text().endswith("\n")
+    assert sorted(r["run_id"] for r in read_csv(out / "runs.csv")) == sorted(RUN_IDS), "each run exactly once"
+    assert_same_runs(out / "runs.csv", reference / "runs.csv")
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 240, what: str = "") -> None:
