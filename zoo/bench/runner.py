@@ -215,14 +215,16 @@ def run_suite(
     per program); default: the measured size for jax's backend (`group.DEFAULT_GROUP`).
 
     A suite with [tuning] runs its tuning runs first (into tuning_runs.csv), writes tuning.csv,
-    and trains its reported runs with the chosen rates. Every run's learning curve goes to
-    curves.csv just before its row.
+    and trains its reported runs with the chosen rates. A suite with [bracket] then extends the
+    grids its reported runs left open (`zoo.bench.bracket`), round by round, into runs.csv.
+    Every run's learning curve goes to curves.csv just before its row.
 
     Raises `RunsFailed` at the end when some runs failed with an error (the others are
     recorded; failed tuning runs stop the suite before its reported runs), `Interrupted` when
     stopped by SIGINT/SIGTERM, `WorkerDied` when a worker process died; in every case each
     finished run is in runs.csv (or tuning_runs.csv) exactly once.
     """
+    from zoo.bench.bracket import next_round
     from zoo.bench.leaderboard import write_leaderboard
     from zoo.bench.tuning import TUNING_RUNS_CSV, apply_choice, write_tuning_csv
 
@@ -242,6 +244,14 @@ def run_suite(
                 suite = apply_choice(suite, write_tuning_csv(out_dir, [r.run_id for r in suite.tuning]))
             done += _run_phase(suite, suite.runs, suite.name, out_dir / "runs.csv", out_dir, run, keep_checkpoints,
                                stream, group, executor_options)
+            reported = list(suite.runs)
+            for i in range(suite.bracket.rounds if suite.bracket else 0):  # each round planned from the rows before it
+                extra = next_round(reported, records.read_rows(out_dir / "runs.csv"), suite.bracket)
+                if not extra:
+                    break
+                done += _run_phase(suite, extra, f"{suite.name} bracket round {i + 1}", out_dir / "runs.csv", out_dir,
+                                   run, keep_checkpoints, stream, group, executor_options)
+                reported += extra
         finally:
             try:
                 write_leaderboard(out_dir, description=suite.description)

@@ -149,6 +149,8 @@ class Suite:
     # With [tuning]: its runs, done first; `runs` then train with the rate they choose per
     # (arch, task, flossing) (zoo.bench.tuning.apply_choice), their lr until then is the default's.
     tuning: tuple[RunSpec, ...] = ()
+    # With [bracket]: how the reported runs' grids are extended after them (zoo.bench.bracket).
+    bracket: Any = None
 
 
 def build_task(spec: RunSpec):

@@ -30,6 +30,10 @@ A suite file looks like::
     horizons = [20]                  # where to select (or a table per task; default: every horizon)
     flossing = ["none"]              # optional: tune this mode only; the other modes share its rate
 
+    [bracket]                        # optional: extend open grid ends (zoo.bench.bracket)
+    rounds = 1                       # at most this many horizons past each end
+    factor = 4                       # the next horizon: the end's times (above) or over (below) this
+
     [flossing_config]                # overrides of zoo.flossing.FlossingConfig
     pre_steps = 100
 
@@ -46,7 +50,8 @@ runs stop on (and tuning reads) the validation split (`eval_split`), and every t
 is an ordinary run on a tuning seed at a tuning horizon for each lr (zoo.bench.tuning).
 
 The tables' keys, types and ranges are those of the dataclasses they fill (`SuiteFile`,
-`Experiment`, `TrainSettings`, `FlossingConfig`, `zoo.bench.tuning.Tuning`): a new field
+`Experiment`, `TrainSettings`, `FlossingConfig`, `zoo.bench.tuning.Tuning`,
+`zoo.bench.bracket.Bracket`): a new field
 there is a new key here. Everything is checked before anything runs; a mistake is a
 `ConfigError` whose one-line message names the field and what is allowed. Each run is
 normalised once, here.
@@ -68,6 +73,7 @@ from typing import Any
 from zoo.bench.errors import ConfigError, one_line
 from zoo.bench.record import FLOSSING_MODES
 from zoo.bench.spec import MAX_INT, RunSpec, Suite, TrainSettings, build_task
+from zoo.bench.bracket import parse_bracket
 from zoo.bench.tuning import parse_tuning, tuning_horizons
 from zoo.bench.worker import import_plugins
 
@@ -98,6 +104,7 @@ class SuiteFile:
     archs: list | dict | None = None  # names, or {name: recipe}; default: every registered architecture
     flossing: list = dataclasses.field(default_factory=lambda: ["none"])
     tuning: dict | None = None  # zoo.bench.tuning.Tuning
+    bracket: dict | None = None  # zoo.bench.bracket.Bracket
     plugins: list = dataclasses.field(default_factory=list)
     defaults: dict = dataclasses.field(default_factory=dict)  # TrainSettings
     flossing_config: dict = dataclasses.field(default_factory=dict)  # FlossingConfig
@@ -355,6 +362,8 @@ def parse_suite(
         tuning = parse_tuning(raw["tuning"], f"{name}.tuning", reported_seeds=n_seeds, tasks=exp_tasks,
                               modes=suite_modes)
 
+    bracket = parse_bracket(raw["bracket"], f"{name}.bracket") if "bracket" in raw else None
+
     defaults = _table(raw.get("defaults", {}), f"{name}.defaults")
     _check_keys(defaults, _field_names(TrainSettings), f"{name}.defaults")
     # The tuned protocol stops on, and tunes on, the validation split.
@@ -471,7 +480,7 @@ def parse_suite(
         raise ConfigError(f"{name}: two experiments describe the same run; remove the duplicate horizons")
     tuning_runs = list({r.run_id: r for r in tuning_runs}.values())  # experiments may share tuning horizons
     return Suite(name=name, description=description, runs=tuple(runs), plugins=tuple(plugin_list),
-                 tuning=tuple(tuning_runs))
+                 tuning=tuple(tuning_runs), bracket=bracket)
 
 
 def _horizons(value: Any, where: str) -> list:
