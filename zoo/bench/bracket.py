@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from zoo.bench.aggregate import BRIDGED_RATE
 from zoo.bench.errors import ConfigError
 from zoo.bench.spec import RunSpec, build_task
 
-__all__ = ["Bracket", "next_round", "open_ends", "parse_bracket", "rounds_from_rows"]
+__all__ = ["Bracket", "next_round", "open_ends", "parse_bracket", "plan_rounds", "rounds_from_rows"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Bracket:
@@ -58,6 +58,8 @@ def parse_bracket(table: Any, where: str) -> Bracket:
 def open_ends(rates: Mapping[tuple[str, str, str, float], float]) -> dict[tuple[str, str], tuple[bool, bool]]:
     """Per (arch, task): whether its curve is open (below, above), from the success rate of every
     (arch, task, flossing, horizon). Every mode is read at the (arch, task)'s own grid ends."""
+    from zoo.bench.aggregate import BRIDGED_RATE  # here: the suite reader imports this module, not scipy
+
     grids: dict[tuple[str, str], set[float]] = {}
     for arch, task, _, horizon in rates:
         grids.setdefault((arch, task), set()).add(horizon)
@@ -122,16 +124,21 @@ def next_round(specs: Sequence[RunSpec], rows: Mapping[str, Mapping[str, str]], 
     return out
 
 
-def rounds_from_rows(specs: Sequence[RunSpec], rows: Mapping[str, Mapping[str, str]], bracket: Bracket,
-                     admitted: Callable[[RunSpec], bool] = _admitted) -> list[list[RunSpec]]:
-    """The rounds a suite with these reported `specs` plans, replayed from its finished `rows`:
-    each round from the rows of the runs before it, as `zoo.bench.runner` plans them."""
-    done: list[list[RunSpec]] = []
+def plan_rounds(specs: Sequence[RunSpec], rows: Callable[[], Mapping[str, Mapping[str, str]]], bracket: Bracket,
+                admitted: Callable[[RunSpec], bool] = _admitted) -> Iterator[list[RunSpec]]:
+    """Each round's runs, planned when the caller asks for it from `rows()` (runs.csv by run_id)
+    as it is then, from the reported `specs` and the rounds before it. `zoo.bench.runner` runs each
+    round before asking for the next; `rounds_from_rows` replays finished rows: the same rounds."""
     current = list(specs)
     for _ in range(bracket.rounds):
-        extra = next_round(current, rows, bracket, admitted)
+        extra = next_round(current, rows(), bracket, admitted)
         if not extra:
-            break
-        done.append(extra)
+            return
+        yield extra
         current += extra
-    return done
+
+
+def rounds_from_rows(specs: Sequence[RunSpec], rows: Mapping[str, Mapping[str, str]], bracket: Bracket,
+                     admitted: Callable[[RunSpec], bool] = _admitted) -> list[list[RunSpec]]:
+    """The rounds a suite with these reported `specs` planned, replayed from its finished `rows`."""
+    return list(plan_rounds(specs, lambda: rows, bracket, admitted))

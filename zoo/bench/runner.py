@@ -224,7 +224,7 @@ def run_suite(
     stopped by SIGINT/SIGTERM, `WorkerDied` when a worker process died; in every case each
     finished run is in runs.csv (or tuning_runs.csv) exactly once.
     """
-    from zoo.bench.bracket import next_round
+    from zoo.bench.bracket import plan_rounds
     from zoo.bench.leaderboard import write_leaderboard
     from zoo.bench.tuning import TUNING_RUNS_CSV, apply_choice, write_tuning_csv
 
@@ -244,14 +244,11 @@ def run_suite(
                 suite = apply_choice(suite, write_tuning_csv(out_dir, [r.run_id for r in suite.tuning]))
             done += _run_phase(suite, suite.runs, suite.name, out_dir / "runs.csv", out_dir, run, keep_checkpoints,
                                stream, group, executor_options)
-            reported = list(suite.runs)
-            for i in range(suite.bracket.rounds if suite.bracket else 0):  # each round planned from the rows before it
-                extra = next_round(reported, records.read_rows(out_dir / "runs.csv"), suite.bracket)
-                if not extra:
-                    break
-                done += _run_phase(suite, extra, f"{suite.name} bracket round {i + 1}", out_dir / "runs.csv", out_dir,
-                                   run, keep_checkpoints, stream, group, executor_options)
-                reported += extra
+            if suite.bracket:  # each round planned from runs.csv once the rounds before it have run
+                rounds = plan_rounds(suite.runs, lambda: records.read_rows(out_dir / "runs.csv"), suite.bracket)
+                for i, extra in enumerate(rounds, 1):
+                    done += _run_phase(suite, extra, f"{suite.name} bracket round {i}", out_dir / "runs.csv", out_dir,
+                                       run, keep_checkpoints, stream, group, executor_options)
         finally:
             try:
                 write_leaderboard(out_dir, description=suite.description)

@@ -70,10 +70,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from zoo.bench.bracket import parse_bracket
 from zoo.bench.errors import ConfigError, one_line
 from zoo.bench.record import FLOSSING_MODES
 from zoo.bench.spec import MAX_INT, RunSpec, Suite, TrainSettings, build_task
-from zoo.bench.bracket import parse_bracket
 from zoo.bench.tuning import parse_tuning, tuning_horizons
 from zoo.bench.worker import import_plugins
 
