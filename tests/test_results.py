@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from zoo.bench import leaderboard, report
-from zoo.bench.bracket import rounds_from_rows
-from zoo.bench.tuning import TUNING_CSV, apply_choice
+from zoo.bench.runner import suite_run_ids
 from zoo.bench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +38,8 @@ def test_runs_are_exactly_the_suites_runs(folder):
     runs = leaderboard.read_runs(folder / "runs.csv")
     raw = pd.read_csv(folder / "runs.csv", dtype=str, keep_default_na=False)
     assert len(raw) == len(runs), "damaged or duplicated rows in runs.csv"
-    if suite.tuning:  # the reported runs train at the rates its tuning chose
-        suite = apply_choice(suite, pd.read_csv(folder / TUNING_CSV))
-    planned = {spec.run_id for spec in suite.runs}
-    if suite.bracket:  # the rounds the suite planned from its own rows
-        rows = {r["run_id"]: r for r in raw.to_dict("records")}
-        planned |= {s.run_id for r in rounds_from_rows(suite.runs, rows, suite.bracket) for s in r}
-    assert set(runs["run_id"]) == planned
+    # At the rates its tuning chose, plus the bracket rounds it planned from its own rows.
+    assert set(runs["run_id"]) == suite_run_ids(suite, folder)
     assert set(runs["suite"]) == {folder.name}
     assert set(runs["status"]) <= {"solved", "unsolved", "diverged"}
     # A run succeeded exactly when it is recorded as solved.

@@ -303,6 +303,24 @@ def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Pat
     return len(pending)
 
 
+def suite_run_ids(suite: Suite, out_dir: Path) -> set[str]:
+    """The reported runs a finished suite folder holds: its runs at the rates of its tuning.csv,
+    plus the bracket rounds they planned (replayed from its runs.csv). Rows of other ids in
+    runs.csv are runs of an earlier version of the suite (another rate chosen, the file edited)."""
+    from zoo.bench.bracket import rounds_from_rows
+    from zoo.bench.tuning import TUNING_CSV, apply_choice
+
+    if suite.tuning and (out_dir / TUNING_CSV).exists():
+        import pandas as pd
+
+        suite = apply_choice(suite, pd.read_csv(out_dir / TUNING_CSV))
+    ids = {spec.run_id for spec in suite.runs}
+    if suite.bracket:
+        rows = records.read_rows(out_dir / "runs.csv")
+        ids |= {s.run_id for extra in rounds_from_rows(suite.runs, rows, suite.bracket) for s in extra}
+    return ids
+
+
 def _warn_other_configurations(specs: Sequence[RunSpec], finished: dict[str, dict[str, str]], stream) -> None:
     """Rows for the same (arch, task, horizon, flossing, seed) as this suite's runs but another
     configuration (the suite file was edited) would be counted twice by the leaderboard."""
