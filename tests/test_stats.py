@@ -216,6 +216,15 @@ def test_mcnemar_exact_p_values_on_known_tables():
     assert pooled["p_value"].item() == pytest.approx(20 / 512, abs=1e-12)
 
 
+def test_holm_adjustment_on_a_worked_example():
+    # m = 4, sorted 0.005, 0.01, 0.03, 0.04: times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04, then
+    # the running maximum keeps the last at 0.06; the input order is kept.
+    adjusted = stats.holm_adjust([0.04, 0.01, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.06, 0.03, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm_adjust([0.5, 0.9]), [1.0, 1.0])  # capped at 1
+    assert stats.holm_adjust([]).shape == (0,)
+
+
 def test_mcnemar_pairs_only_matching_seeds_and_skips_skipped_runs():
     rows = paired_runs(10, [(1, 0), (1, 0)])
     rows.append({"arch": "rnn", "task": "t", "horizon": 10, "seed": 7, "flossing": "pre",

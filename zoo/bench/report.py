@@ -45,7 +45,7 @@ import pandas as pd
 from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
-from zoo.bench.stats import POOLED, mcnemar_table, wilson_interval
+from zoo.bench.stats import POOLED, holm_adjust, mcnemar_table, wilson_interval
 from zoo.bench.tuning import TUNING_CSV
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
@@ -236,18 +236,20 @@ def paired(src: Source) -> str:
     pairs = mcnemar_table(src.runs, by=POOLED)
     if pairs.empty:
         raise ValueError(f"no paired runs (flossing against none) in {src.folder}")
+    holm = holm_adjust(pairs["p_value"])
     rows = []
-    for r in pairs.itertuples(index=False):
+    for r, p_holm in zip(pairs.itertuples(index=False), holm):
         n = int(r.n_pairs)
         with_f, without = int(r.both + r.flossing_only), int(r.both + r.none_only)
         (fl, fh), (nl, nh) = wilson_interval(with_f, n), wilson_interval(without, n)
         rows.append([r.arch, r.task, r.flossing, str(n),
                      f"{without / n:.2f} [{nl:.2f}, {nh:.2f}]", f"{with_f / n:.2f} [{fl:.2f}, {fh:.2f}]",
-                     str(int(r.flossing_only)), str(int(r.none_only)), f"{r.p_value:.3g}"])
+                     str(int(r.flossing_only)), str(int(r.none_only)), f"{r.p_value:.3g}", f"{p_holm:.3g}"])
     return ("Pairs share arch, task, horizon and seed (same initialisation and data), pooled over horizons; "
-            "success rates with Wilson 95% intervals; p: exact McNemar test on the discordant pairs.\n\n"
+            "success rates with Wilson 95% intervals; p: exact McNemar test on the discordant pairs; "
+            f"p Holm: adjusted for the table's {len(rows)} comparisons (Holm 1979).\n\n"
             + _markdown(["arch", "task", "flossing", "pairs", "success none", "success flossed",
-                         "only flossed solved", "only none solved", "p"], rows))
+                         "only flossed solved", "only none solved", "p", "p Holm"], rows))
 
 
 def tuning(src: Source) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "firth_fit",
     "firth_log_likelihood",
     "geometric_horizons",
+    "holm_adjust",
     "h50_table",
     "horizon_grid",
     "log_h50_batch",
@@ -355,6 +356,23 @@ def mcnemar_p_value(flossing_only: int, none_only: int) -> float:
 
 PER_HORIZON = ("arch", "task", "horizon")
 POOLED = ("arch", "task")
+
+
+def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values, in the input's order: the family-wise error
+    rate of rejecting every hypothesis whose adjusted p is below alpha is at most alpha.
+
+    With the m p-values sorted, `p_(1) <= ... <= p_(m)`, the adjusted `p~_(i) =
+    max_{j <= i} min(1, (m - j + 1) p_(j))`. By hand since scipy has no Holm (only
+    Benjamini-Hochberg) and statsmodels would be a dependency for these three lines.
+    """
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    return adjusted
 
 
 def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.DataFrame:
