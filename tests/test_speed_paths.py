@@ -5,6 +5,10 @@
   written out here, and against central finite differences in float64, in the recurrent
   kernel, the drive (inputs and bias) and both halves of `h0 = [h, c]`; and the whole
   `lstm` model (every parameter, the inputs, `h0`) against its own plain-scan reference.
+- `zoo.architectures.selective_scan.selective_scan` (S6's loop that never forms the expanded
+  states, with its own backward): values and gradients in every input against `jax.grad` of
+  S6's recurrence written out here as a plain `lax.scan`, and against float64 finite
+  differences; the `s6` model's own path against its states-then-output reference.
 - `zoo.flossing.qr_log_growth` (the per-step QR of a flossing step with a hand-written
   VJP): against `jax.grad` through `jnp.linalg.qr` and float64 finite differences, alone
   and inside the gradient of a Lyapunov spectrum.
@@ -24,6 +28,7 @@ from jax.flatten_util import ravel_pytree
 import zoo
 from zoo import flossing
 from zoo.architectures.lstm_loop import lstm_states
+from zoo.architectures.selective_scan import selective_scan
 
 N, BATCH, TIME = 5, 3, 9
 
@@ -129,6 +134,86 @@ def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
     flat_ours, flat_ref = ravel_pytree(ours)[0], ravel_pytree(ref)[0]
     np.testing.assert_allclose(flat_ours, flat_ref, rtol=1e-11, atol=1e-12)
     # Every parameter array gets a gradient (none is silently cut off by the custom VJP).
+    for path, g in jax.tree_util.tree_leaves_with_path(ours[0]):
+        assert float(jnp.max(jnp.abs(g))) > 0, path
+
+
+# ------------------------------------------------------------- S6's selective scan
+
+
+def textbook_selective_outputs(delta, u, b, c, a, h0):
+    """S6 written out (Gu & Dao 2023, Algorithm 2): `h_t = exp(Delta_t A) h_{t-1} + Delta_t u_t B_t`,
+    `y_t = h_t C_t`, a plain lax.scan autodiffed by JAX."""
+    def step(h, inputs):
+        delta_t, u_t, b_t, c_t = inputs
+        h = jnp.exp(delta_t[:, :, None] * a[None]) * h + (delta_t * u_t)[:, :, None] * b_t[:, None, :]
+        return h, jnp.einsum("bdn,bn->bd", h, c_t)
+
+    return jax.lax.scan(step, h0, (delta, u, b, c))[1]
+
+
+def selective_point(dtype, seed=0, width=4, d_state=3):
+    rng = np.random.default_rng(seed)
+    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype)  # noqa: E731
+    delta = jax.nn.softplus(normal(TIME, BATCH, width))
+    a = -jnp.asarray(rng.uniform(0.5, 3.0, size=(width, d_state)), dtype)
+    args = (delta, normal(TIME, BATCH, width), normal(TIME, BATCH, d_state), normal(TIME, BATCH, d_state),
+            a, 0.5 * normal(BATCH, width, d_state))
+    return args, normal(TIME, BATCH, width)
+
+
+def selective_loss(fn, w):
+    return lambda *args: jnp.sum(w * jnp.sin(fn(*args)))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float64, 1e-12), (jnp.float32, 2e-5)])
+def test_selective_scan_matches_grad_of_plain_scan(dtype, rtol):
+    args, w = selective_point(dtype)
+    np.testing.assert_allclose(selective_scan(*args), textbook_selective_outputs(*args), rtol=rtol, atol=rtol)
+    which = tuple(range(6))
+    ours = jax.jit(jax.grad(selective_loss(selective_scan, w), argnums=which))(*args)
+    ref = jax.jit(jax.grad(selective_loss(textbook_selective_outputs, w), argnums=which))(*args)
+    for name, g, r in zip(("delta", "u", "B", "C", "A", "h0"), ours, ref):
+        assert g.dtype == dtype and g.shape == r.shape, name
+        np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * float(jnp.max(jnp.abs(r))), err_msg=name)
+
+
+def test_selective_scan_gradient_matches_finite_differences_float64():
+    args, w = selective_point(jnp.float64, seed=1)
+    loss = jax.jit(selective_loss(selective_scan, w))
+    grads = jax.jit(jax.grad(selective_loss(selective_scan, w), argnums=tuple(range(6))))(*args)
+    rng = np.random.default_rng(5)
+    eps = 1e-6
+    for which in range(6):  # one random direction per input
+        d = rng.normal(size=args[which].shape)
+        d = jnp.asarray(d / np.linalg.norm(d))
+        plus, minus = list(args), list(args)
+        plus[which] = args[which] + eps * d
+        minus[which] = args[which] - eps * d
+        fd = (float(loss(*plus)) - float(loss(*minus))) / (2 * eps)
+        analytic = float(jnp.vdot(grads[which], d))
+        assert abs(fd - analytic) <= 1e-7 * max(abs(analytic), 1e-3), (which, fd, analytic)
+
+
+def test_s6_model_takes_the_selective_scan_and_matches_states_then_output_float64():
+    model = zoo.create_architecture("s6", input_size=2, hidden_size=N, output_size=3, d_state=4,
+                                    rngs=nnx.Rngs(0), param_dtype=jnp.float64)
+    assert not model.use_parallel_scan() and model.loop_vjp  # the CPU path under test
+    rng = np.random.default_rng(6)
+    x = jnp.asarray(rng.normal(size=(BATCH, TIME, 2)))
+    h0 = jnp.asarray(0.5 * rng.normal(size=(BATCH, model.state_size)))
+    w = jnp.asarray(rng.normal(size=(BATCH, TIME, 3)))
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def loss(params, x, h0, plain):
+        m = nnx.merge(graphdef, params, rest)
+        y = m.output(m.scan_states(x, h0), x) if plain else m(x, h0)
+        return jnp.sum(w * jnp.sin(y))
+
+    assert abs(float(loss(params, x, h0, False)) - float(loss(params, x, h0, True))) < 1e-12
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)
+    ours, ref = grad(params, x, h0, False), grad(params, x, h0, True)
+    np.testing.assert_allclose(ravel_pytree(ours)[0], ravel_pytree(ref)[0], rtol=1e-11, atol=1e-12)
     for path, g in jax.tree_util.tree_leaves_with_path(ours[0]):
         assert float(jnp.max(jnp.abs(g))) > 0, path
 

@@ -27,6 +27,7 @@ from flax import nnx
 from zoo.architectures.base import Readout, cast_parameters
 from zoo.architectures.gated_linear import GatedLinearRNN
 from zoo.architectures.registry import register_architecture
+from zoo.architectures.selective_scan import selective_scan
 
 
 def inverse_softplus(y: jax.Array) -> jax.Array:
@@ -82,6 +83,19 @@ class S6(GatedLinearRNN):
         drive = (delta * u)[..., None] * b[..., None, :]  # Euler: Delta B u
         flat = (*x.shape[:-1], self.state_size)
         return a.reshape(flat), drive.reshape(flat)
+
+    def __call__(self, x: jax.Array, h0: jax.Array | None = None) -> jax.Array:
+        """Outputs `(batch, time, output_size)`; on the CPU loop, by `selective_scan`, which
+        never forms the `(time, batch, width x d_state)` states (equal to `output(states(x))`)."""
+        if self.use_parallel_scan() or not self.loop_vjp:
+            return super().__call__(x, h0)
+        x = self.cast_inputs(x)
+        u = self.encoder(x)
+        delta, b, c = self.selection(u)
+        h0 = self.initial_states(x.shape[0], h0).reshape(x.shape[0], self.width, self.d_state)
+        tm = lambda v: jnp.swapaxes(v, 0, 1)  # noqa: E731  (time-major for the loop)
+        y = tm(selective_scan(tm(delta), tm(u), tm(b), tm(c), -jnp.exp(self.A_log[...]), h0))
+        return self.readout(y + self.D[...] * u, x)
 
     def output(self, states, x):
         u = self.encoder(x)
