@@ -83,18 +83,9 @@ def test_lstm_loop_matches_grad_of_plain_scan(dtype, rtol):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=name)
 
 
-def test_lstm_loop_gradient_matches_finite_differences_float64():
-    (kernel, h0, u), w = point(jnp.float64, seed=1)
-    loss = jax.jit(loss_of(lstm_states, w))
-    grads = jax.jit(jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2)))(kernel, h0, u)
-    rng = np.random.default_rng(3)
-    eps = 1e-6
-    args = [kernel, h0, u]
-    # The cell state gets its own direction: a wrong dc_0 could hide in a joint one.
-    c_only = np.zeros(h0.shape)
-    c_only[:, N:] = rng.normal(size=(BATCH, N))
-    directions = [(0, rng.normal(size=kernel.shape)), (1, rng.normal(size=h0.shape)), (1, c_only),
-                  (2, rng.normal(size=u.shape))]
+def assert_directional_derivatives(loss, args, grads, directions, eps=1e-6):
+    """Central finite differences of `loss` along each `(argument index, direction)` against
+    the gradient's projection on it (float64)."""
     for which, d in directions:
         d = jnp.asarray(d / np.linalg.norm(d))
         plus, minus = list(args), list(args)
@@ -103,6 +94,19 @@ def test_lstm_loop_gradient_matches_finite_differences_float64():
         fd = (float(loss(*plus)) - float(loss(*minus))) / (2 * eps)
         analytic = float(jnp.vdot(grads[which], d))
         assert abs(fd - analytic) <= 1e-7 * max(abs(analytic), 1e-3), (which, fd, analytic)
+
+
+def test_lstm_loop_gradient_matches_finite_differences_float64():
+    (kernel, h0, u), w = point(jnp.float64, seed=1)
+    loss = jax.jit(loss_of(lstm_states, w))
+    grads = jax.jit(jax.grad(loss_of(lstm_states, w), argnums=(0, 1, 2)))(kernel, h0, u)
+    rng = np.random.default_rng(3)
+    # The cell state gets its own direction: a wrong dc_0 could hide in a joint one.
+    c_only = np.zeros(h0.shape)
+    c_only[:, N:] = rng.normal(size=(BATCH, N))
+    directions = [(0, rng.normal(size=kernel.shape)), (1, rng.normal(size=h0.shape)), (1, c_only),
+                  (2, rng.normal(size=u.shape))]
+    assert_directional_derivatives(loss, [kernel, h0, u], grads, directions)
 
 
 def test_lstm_loop_of_one_step():
@@ -183,16 +187,8 @@ def test_selective_scan_gradient_matches_finite_differences_float64():
     loss = jax.jit(selective_loss(selective_scan, w))
     grads = jax.jit(jax.grad(selective_loss(selective_scan, w), argnums=tuple(range(6))))(*args)
     rng = np.random.default_rng(5)
-    eps = 1e-6
-    for which in range(6):  # one random direction per input
-        d = rng.normal(size=args[which].shape)
-        d = jnp.asarray(d / np.linalg.norm(d))
-        plus, minus = list(args), list(args)
-        plus[which] = args[which] + eps * d
-        minus[which] = args[which] - eps * d
-        fd = (float(loss(*plus)) - float(loss(*minus))) / (2 * eps)
-        analytic = float(jnp.vdot(grads[which], d))
-        assert abs(fd - analytic) <= 1e-7 * max(abs(analytic), 1e-3), (which, fd, analytic)
+    directions = [(which, rng.normal(size=a.shape)) for which, a in enumerate(args)]  # one per input
+    assert_directional_derivatives(loss, list(args), grads, directions)
 
 
 def test_s6_model_takes_the_selective_scan_and_matches_states_then_output_float64():
