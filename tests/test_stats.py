@@ -313,6 +313,27 @@ def test_tuning_higher_is_better_metric_and_full_ties():
     assert table.groupby(["arch", "task", "flossing"])["chosen"].sum().eq(1).all()
 
 
+def test_tuning_reads_success_from_validation_not_the_final_test_status():
+    # With [tuning] runs stop on validation; `status` is the final test metric's verdict. 1e-3's
+    # runs both met the criterion on validation (steps set) though one failed on test; 3e-3's
+    # one test success never met it on validation. Read on validation, 1e-3 wins (rate 1 vs
+    # 0.5); read from status, it would tie with 3e-3 at 0.5 and lose on steps.
+    runs = tuning_runs(
+        {
+            1e-3: [("solved", 400, 0.9), ("unsolved", 800, 0.8)],
+            3e-3: [("solved", None, 0.7), ("solved", 100, 1.0)],
+        }
+    )
+    summary = stats.tuning_summary(pd.DataFrame(runs)).set_index("lr")
+    assert summary["success_rate"].to_dict() == {1e-3: 1.0, 3e-3: 0.5}
+    assert summary["median_steps"].to_dict() == {1e-3: 600.0, 3e-3: 100.0}
+    table = stats.tuning_table(pd.DataFrame(runs)).set_index("lr")
+    assert table["chosen"].to_dict() == {1e-3: True, 3e-3: False}
+    # A diverged run fails whatever its steps say.
+    diverged = tuning_runs({1e-3: [("diverged", 300, None)]})
+    assert stats.tuning_summary(pd.DataFrame(diverged))["success_rate"].tolist() == [0.0]
+
+
 def test_tuning_bad_input():
     with pytest.raises(ValueError, match="missing: val_metric"):
         runs = pd.DataFrame(tuning_runs({1e-3: [("solved", 1, 1.0)]}))

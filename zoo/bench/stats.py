@@ -425,9 +425,15 @@ def _worst_last(values: pd.Series, higher_is_better: pd.Series) -> pd.Series:
 def tuning_summary(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.DataFrame:
     """Per (arch, task, flossing, lr), pooled over tuning seeds and horizons, the ranking criteria.
 
-    Columns: `success_rate` (solved / finished runs), `median_steps` (median steps to success
-    over the solved runs; inf when none solved), `median_metric` (median validation metric
-    over all finished runs, a run without one counting as the worst), and `higher_is_better`.
+    Columns: `success_rate` (finished runs whose validation metric met the task's criterion /
+    finished runs), `median_steps` (median steps to that over those runs; inf when none met
+    it), `median_metric` (median validation metric over all finished runs, a run without one
+    counting as the worst), and `higher_is_better`.
+
+    Success here is the validation split's (`steps_to_success`, recorded at the first
+    validation evaluation that met the criterion), not `status`, which the final test metric
+    decides: the choice must not read the test data (MNIST-1D's test split, for one, is the
+    reported runs' too).
     """
     keys = CURVE_KEYS + ["lr"]
     needed = keys + ["status", "steps_to_success", metric, "higher_is_better"]
@@ -437,10 +443,11 @@ def tuning_summary(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.Data
     if (directions > 1).any():
         mixed = ", ".join(directions[directions > 1].index)
         raise ValueError(f"higher_is_better must be constant per task; mixed for: {mixed}")
-    solved = _solved(df)
+    steps = pd.to_numeric(df["steps_to_success"], errors="coerce")
+    solved = (steps.notna() & (df["status"] != "diverged")).astype(int)
     df = df.assign(
         _solved=solved,
-        _steps=pd.to_numeric(df["steps_to_success"], errors="coerce").where(solved == 1),
+        _steps=steps.where(solved == 1),
         _metric=_worst_last(pd.to_numeric(df[metric], errors="coerce"), df["higher_is_better"]),
     )
     summary = df.groupby(keys, sort=True).agg(
