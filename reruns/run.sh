@@ -10,8 +10,9 @@ for suite in anchors long_horizon long_horizon_matched long_horizon_stacked flos
   file="reruns/$suite.toml"
   [ -f "$file" ] || file="$suite"  # the paper suites run as shipped in bench_configs/
   for attempt in 1 2 3 4 5; do
+    echo "reruns/run.sh: $suite attempt $attempt starts $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
     "$py" -m zoo.bench --suite "$file" --out "reruns/$suite" --workers "$workers" --no-checkpoints \
       && break
-    echo "reruns/run.sh: $suite stopped with exit $? (attempt $attempt)"
+    echo "reruns/run.sh: $suite stopped with exit $? (attempt $attempt) $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
   done
 done
