@@ -118,13 +118,12 @@ def test_lstm_loop_of_one_step():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
-    model = zoo.create_architecture("lstm", input_size=2, hidden_size=N, output_size=3,
-                                    rngs=nnx.Rngs(0), param_dtype=jnp.float64)
-    assert model.recurrence().loop is not None
-    rng = np.random.default_rng(4)
+def assert_model_matches_its_plain_scan(model, seed):
+    """`model(x, h0)` (its fast path) against `output(scan_states(x, h0))` in float64: the loss,
+    and the gradient in every parameter, the inputs and `h0`."""
+    rng = np.random.default_rng(seed)
     x = jnp.asarray(rng.normal(size=(BATCH, TIME, 2)))
-    h0 = jnp.asarray(0.5 * rng.normal(size=(BATCH, 2 * N)))
+    h0 = jnp.asarray(0.5 * rng.normal(size=(BATCH, model.state_size)))
     w = jnp.asarray(rng.normal(size=(BATCH, TIME, 3)))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
@@ -133,13 +132,20 @@ def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
         y = m.output(m.scan_states(x, h0), x) if plain else m(x, h0)
         return jnp.sum(w * jnp.sin(y))
 
+    assert abs(float(loss(params, x, h0, False)) - float(loss(params, x, h0, True))) < 1e-12
     grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)
     ours, ref = grad(params, x, h0, False), grad(params, x, h0, True)
-    flat_ours, flat_ref = ravel_pytree(ours)[0], ravel_pytree(ref)[0]
-    np.testing.assert_allclose(flat_ours, flat_ref, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(ravel_pytree(ours)[0], ravel_pytree(ref)[0], rtol=1e-11, atol=1e-12)
     # Every parameter array gets a gradient (none is silently cut off by the custom VJP).
     for path, g in jax.tree_util.tree_leaves_with_path(ours[0]):
         assert float(jnp.max(jnp.abs(g))) > 0, path
+
+
+def test_lstm_model_takes_the_loop_and_matches_its_plain_scan_float64():
+    model = zoo.create_architecture("lstm", input_size=2, hidden_size=N, output_size=3,
+                                    rngs=nnx.Rngs(0), param_dtype=jnp.float64)
+    assert model.recurrence().loop is not None
+    assert_model_matches_its_plain_scan(model, seed=4)
 
 
 # ------------------------------------------------------------- S6's selective scan
@@ -195,23 +201,7 @@ def test_s6_model_takes_the_selective_scan_and_matches_states_then_output_float6
     model = zoo.create_architecture("s6", input_size=2, hidden_size=N, output_size=3, d_state=4,
                                     rngs=nnx.Rngs(0), param_dtype=jnp.float64)
     assert not model.use_parallel_scan() and model.loop_vjp  # the CPU path under test
-    rng = np.random.default_rng(6)
-    x = jnp.asarray(rng.normal(size=(BATCH, TIME, 2)))
-    h0 = jnp.asarray(0.5 * rng.normal(size=(BATCH, model.state_size)))
-    w = jnp.asarray(rng.normal(size=(BATCH, TIME, 3)))
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-
-    def loss(params, x, h0, plain):
-        m = nnx.merge(graphdef, params, rest)
-        y = m.output(m.scan_states(x, h0), x) if plain else m(x, h0)
-        return jnp.sum(w * jnp.sin(y))
-
-    assert abs(float(loss(params, x, h0, False)) - float(loss(params, x, h0, True))) < 1e-12
-    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)
-    ours, ref = grad(params, x, h0, False), grad(params, x, h0, True)
-    np.testing.assert_allclose(ravel_pytree(ours)[0], ravel_pytree(ref)[0], rtol=1e-11, atol=1e-12)
-    for path, g in jax.tree_util.tree_leaves_with_path(ours[0]):
-        assert float(jnp.max(jnp.abs(g))) > 0, path
+    assert_model_matches_its_plain_scan(model, seed=6)
 
 
 # ----------------------------------------------------------------- flossing's QR
