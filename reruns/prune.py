@@ -25,14 +25,13 @@ def main(suite_file: str, out: str) -> int:
     suite, out_dir = load_suite(suite_file), Path(out)
     with OutputLock(out_dir):
         keep = suite_run_ids(suite, out_dir)
-        rows = record.read_rows(out_dir / "runs.csv")
-        stale = sorted(set(rows) - keep)
-        record.drop_rows(out_dir / "runs.csv", stale)
+        stale = set(record.read_rows(out_dir / "runs.csv")) - keep
+        kept = set(record.drop_rows(out_dir / "runs.csv", stale))
         tuning_ids = set(record.read_rows(out_dir / TUNING_RUNS_CSV))
-        curves.keep_runs(out_dir / curves.CURVES_CSV, (set(rows) - set(stale)) | tuning_ids)
+        curves.keep_runs(out_dir / curves.CURVES_CSV, kept | tuning_ids)
         write_leaderboard(out_dir, description=suite.description)
-    print(f"{out_dir}: dropped {len(stale)} row(s) of other configurations; {len(rows) - len(stale)} kept "
-          f"({len(keep & set(rows))} of the suite's {len(keep)} runs finished)")
+    print(f"{out_dir}: dropped {len(stale)} row(s) of other configurations; {len(kept)} kept "
+          f"({len(keep & kept)} of the suite's {len(keep)} runs finished)")
     return 0
 
 
