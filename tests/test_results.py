@@ -46,6 +46,25 @@ def test_runs_are_exactly_the_suites_runs(folder):
     assert ((runs["status"] == "solved") == (runs["success"] == 1)).all()
 
 
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_each_slot_ran_once_at_the_chosen_rate(folder):
+    """Read without the harness's own expansion: one row per (arch, task, horizon, flossing, seed),
+    so the leaderboard counts no run twice, and where the suite tuned, every row at the rate
+    tuning.csv marks chosen for its (arch, task, flossing), or for its (arch, task) when only
+    one mode was tuned."""
+    runs = pd.read_csv(folder / "runs.csv")
+    slot = ["arch", "task", "horizon", "flossing", "seed"]
+    assert not runs.duplicated(slot).any(), f"{runs.duplicated(slot).sum()} slot(s) ran twice"
+    if (folder / "tuning.csv").exists():
+        tuning = pd.read_csv(folder / "tuning.csv")
+        # Tuned in one mode only: every mode of an (arch, task) trains at that mode's choice.
+        key = ["arch", "task"] if tuning["flossing"].nunique() == 1 else ["arch", "task", "flossing"]
+        chosen = tuning[tuning["chosen"].astype(bool)].set_index(key)["lr"]
+        assert chosen.index.is_unique, f"tuning.csv marks two rates chosen for one {tuple(key)}"
+        want = chosen.reindex(pd.MultiIndex.from_frame(runs[key])).to_numpy()
+        assert (runs["lr"].to_numpy() == pytest.approx(want)), "a reported run at a rate its tuning did not choose"
+
+
 @pytest.mark.parametrize("folder", ALL_FOLDERS, ids=lambda p: str(p.relative_to(BOARDS)))
 def test_leaderboard_is_the_aggregate_of_its_runs(folder):
     board = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False, na_values=[""])
