@@ -17,8 +17,8 @@ Backward, with `g_t = dL/dh_t` (what y_t sends plus `a_{t+1} g_{t+1}`):
     du_t[d]     = Delta_t[d] sum_n g_t B_t[n]        dB_t[n] = sum_d g_t Delta_t[d] u_t[d]
     dA[d, n]    = sum_{t, batch} g_t h_{t-1} a_t Delta_t[d]          dh_0 = a_1 g_1
 
-The forward keeps the states (one `(T, B, width, d_state)` tensor) for the backward, which
-recomputes `a_t` from `Delta_t` rather than storing it. `A` enters as its negative values.
+The forward keeps the states entering each step, `h_{t-1}` (one `(T, B, width, d_state)`
+tensor), for the backward, which recomputes `a_t` and `h_t` (one step) rather than storing them. `A` enters as its negative values.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def _decay(delta_t: jax.Array, a: jax.Array) -> jax.Array:
 
 
 def _forward(delta, u, b, c, a, h0, keep: bool):
-    def body(h, inputs):
+    def body(h_prev, inputs):
         delta_t, u_t, b_t, c_t = inputs
-        h = _decay(delta_t, a) * h + (delta_t * u_t)[..., None] * b_t[:, None, :]
+        h = _decay(delta_t, a) * h_prev + (delta_t * u_t)[..., None] * b_t[:, None, :]
         y = jnp.sum(h * c_t[:, None, :], axis=-1)
-        return h, ((y, h) if keep else y)
+        return h, ((y, h_prev) if keep else y)
 
     return jax.lax.scan(body, h0, (delta, u, b, c))[1]
 
@@ -56,19 +56,19 @@ def selective_scan(delta: jax.Array, u: jax.Array, b: jax.Array, c: jax.Array, a
 
 
 def _scan_fwd(delta, u, b, c, a, h0):
-    y, hs = _forward(delta, u, b, c, a, h0, keep=True)
-    return y, (delta, u, b, c, a, h0, hs)
+    y, h_prevs = _forward(delta, u, b, c, a, h0, keep=True)
+    return y, (delta, u, b, c, a, h_prevs)
 
 
 def _scan_bwd(res, dy):
-    delta, u, b, c, a, h0, hs = res
-    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
+    delta, u, b, c, a, h_prevs = res
 
     def body(carry, inputs):
         g_next, d_a = carry  # g_next = a_{t+1} g_{t+1}
-        delta_t, u_t, b_t, c_t, dy_t, h_t, h_prev_t = inputs
+        delta_t, u_t, b_t, c_t, dy_t, h_prev_t = inputs
         g = g_next + dy_t[..., None] * c_t[:, None, :]
         decay = _decay(delta_t, a)
+        h_t = decay * h_prev_t + (delta_t * u_t)[..., None] * b_t[:, None, :]  # one step again
         g_log_a = g * h_prev_t * decay  # the cotangent of Delta_t A
         g_du = jnp.sum(g * b_t[:, None, :], axis=-1)  # of Delta_t u_t
         d_delta = jnp.sum(g_log_a * a, axis=-1) + g_du * u_t
@@ -77,9 +77,9 @@ def _scan_bwd(res, dy):
         d_a = d_a + jnp.sum(g_log_a * delta_t[..., None], axis=0)
         return (g * decay, d_a), (d_delta, g_du * delta_t, d_b, d_c)
 
-    init = (jnp.zeros_like(h0), jnp.zeros_like(a))
+    init = (jnp.zeros_like(h_prevs[0]), jnp.zeros_like(a))
     (d_h0, d_a), (d_delta, d_u, d_b, d_c) = jax.lax.scan(
-        body, init, (delta, u, b, c, dy, hs, h_prev), reverse=True)
+        body, init, (delta, u, b, c, dy, h_prevs), reverse=True)
     return d_delta, d_u, d_b, d_c, d_a, d_h0
 
 
