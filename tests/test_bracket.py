@@ -78,13 +78,36 @@ def test_the_task_decides_what_it_admits():
     assert [s.horizon for s in next_round(longer, outcome(longer, lambda s: True), Bracket(1, 4.0))] == [320]
 
 
+
+def test_stretch_seq_len_runs_a_horizon_the_sequence_cannot_hold_on_a_longer_sequence():
+    stretch = Bracket(1, 4.0, stretch_seq_len=True)
+    specs = [spec("a", h, s, m) for h in (20, 80) for s in range(2) for m in ("none", "pre")]
+    extra = next_round(specs, outcome(specs, lambda s: True), stretch)
+    # Delay 320 does not fit 100 steps; on 400 it does: every seed and mode, only seq_len changed.
+    assert sorted((s.horizon, s.seed, s.flossing, s.task_options) for s in extra) == sorted(
+        (320, s, m, (("seq_len", 400),)) for s in range(2) for m in ("none", "pre"))
+    assert {s.train for s in extra} == {specs[0].train}
+    # The task's default sequence (delayed copy: 300) where the suite sets none: 800 on 1200 steps.
+    default = [RunSpec(suite="t", arch="a", task="delayed_copy", horizon=h, flossing="none", seed=0,
+                       train=TrainSettings()) for h in (50, 200)]
+    [longer] = next_round(default, outcome(default, lambda s: True), stretch)
+    assert (longer.horizon, longer.task_options) == (800, (("seq_len", 1200),))
+    # Where the sequence holds the next horizon, and downward, it stays as it was.
+    roomy = [spec("a", h, 0, seq_len=400) for h in (20, 80)]
+    assert [s.task_options for s in next_round(roomy, outcome(roomy, lambda s: True), stretch)] == [(("seq_len", 400),)]
+    low = [spec("a", h, 0) for h in (20, 80)]
+    assert [(s.horizon, s.task_options) for s in next_round(low, outcome(low, lambda s: False), stretch)] == [
+        (5, (("seq_len", 100),))]
+    # Without the key the end stays open (test_the_task_decides_what_it_admits).
+
 @pytest.mark.parametrize("table, message", [
     ({}, r"t.bracket.rounds: must be an integer >= 1"),
     ({"rounds": 0}, r"rounds: must be an integer >= 1"),
     ({"rounds": True}, r"rounds: must be an integer >= 1"),
     ({"rounds": 1, "factor": 1}, r"factor: must be a number > 1"),
     ({"rounds": 1, "factor": "4"}, r"factor: must be a number > 1"),
-    ({"rounds": 1, "step": 2}, r"unknown key 'step'; allowed: factor, rounds"),
+    ({"rounds": 1, "step": 2}, r"unknown key 'step'; allowed: factor, rounds, stretch_seq_len"),
+    ({"rounds": 1, "stretch_seq_len": "yes"}, r"stretch_seq_len: must be true or false, got 'yes'"),
     (3, r"must be a table with rounds"),
 ])
 def test_bad_bracket_tables(table, message):

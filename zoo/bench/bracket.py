@@ -15,6 +15,11 @@ scoreboard's fit sees one grid. Integer horizons (delays) stay integers. An end 
 when the task does not admit the next horizon (a delay no shorter than the sequence, a horizon
 <= 0) or when some of its runs have not finished. Each round is computed from the rows of the
 runs before it, so a resumed suite plans the same rounds.
+
+With `stretch_seq_len = true`, a horizon up that the sequence cannot hold is run on a sequence
+`factor` times longer (the task option `seq_len`, the task's default where the suite sets none):
+delay and sequence grow together, so the end's task keeps its proportions (the share of steps
+that are targets, for instance) at the cost of longer runs.
 """
 
 from __future__ import annotations
@@ -36,15 +41,17 @@ class Bracket:
 
     rounds: int
     factor: float = 4.0
+    stretch_seq_len: bool = False  # a horizon up that the sequence cannot hold: the sequence grows too
 
 
 def parse_bracket(table: Any, where: str) -> Bracket:
     """The [bracket] table checked: one-line errors naming the key and what is allowed."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table with rounds and optionally factor, got {table!r}")
+        raise ConfigError(f"{where}: must be a table with rounds and optionally factor and stretch_seq_len, "
+                          f"got {table!r}")
     for key in table:
-        if key not in ("factor", "rounds"):
-            raise ConfigError(f"{where}: unknown key {key!r}; allowed: factor, rounds")
+        if key not in ("factor", "rounds", "stretch_seq_len"):
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed: factor, rounds, stretch_seq_len")
     rounds = table.get("rounds")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ConfigError(f"{where}.rounds: must be an integer >= 1 (extensions per grid end), got {rounds!r}")
@@ -52,7 +59,10 @@ def parse_bracket(table: Any, where: str) -> Bracket:
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 1:
         raise ConfigError(f"{where}.factor: must be a number > 1 (the next horizon is the end's times or over "
                           f"it), got {factor!r}")
-    return Bracket(rounds=rounds, factor=float(factor))
+    stretch = table.get("stretch_seq_len", False)
+    if not isinstance(stretch, bool):
+        raise ConfigError(f"{where}.stretch_seq_len: must be true or false, got {stretch!r}")
+    return Bracket(rounds=rounds, factor=float(factor), stretch_seq_len=stretch)
 
 
 def open_ends(rates: Mapping[tuple[str, str, str, float], float]) -> dict[tuple[str, str], tuple[bool, bool]]:
@@ -93,11 +103,29 @@ def _admitted(spec: RunSpec) -> bool:
     return True
 
 
+def _longer_sequence(spec: RunSpec, factor: float) -> RunSpec | None:
+    """`spec` (a run the task admits) on a sequence `factor` times longer; None for a task
+    without a whole-number `seq_len`, or whose data is not here to ask."""
+    import tasks
+
+    options = dict(spec.task_options)
+    if "seq_len" not in options:
+        try:
+            options["seq_len"] = getattr(build_task(spec), "seq_len", None)
+        except tasks.DatasetUnavailable:
+            return None
+    if isinstance(options["seq_len"], bool) or not isinstance(options["seq_len"], int):
+        return None
+    options["seq_len"] = round(options["seq_len"] * factor)
+    return dataclasses.replace(spec, task_options=tuple(sorted(options.items())))
+
+
 def next_round(specs: Sequence[RunSpec], rows: Mapping[str, Mapping[str, str]], bracket: Bracket,
                admitted: Callable[[RunSpec], bool] = _admitted) -> list[RunSpec]:
     """The runs of the next round: for every (arch, task) of `specs` whose runs have all finished
     in `rows` (runs.csv by run_id) and whose curve is open at an end, its runs at that end moved to
-    the horizon `factor` beyond it, when the task admits it."""
+    the horizon `factor` beyond it, when the task admits it (upward with `stretch_seq_len`: on a
+    sequence `factor` times longer where the task's own does not hold it)."""
     by_pair: dict[tuple[str, str], list[RunSpec]] = {}
     for spec in specs:
         by_pair.setdefault((spec.arch, spec.task), []).append(spec)
@@ -118,8 +146,12 @@ def next_round(specs: Sequence[RunSpec], rows: Mapping[str, Mapping[str, str]], 
             new = _beyond(edge, bracket.factor, up) if is_open else None
             if new is None:
                 continue
-            moved = [dataclasses.replace(s, horizon=new) for s in pair_specs if s.horizon == edge]
-            if admitted(moved[0]):
+            at_edge = [s for s in pair_specs if s.horizon == edge]
+            moved = [dataclasses.replace(s, horizon=new) for s in at_edge]
+            if up and bracket.stretch_seq_len and not admitted(moved[0]):
+                longer = [_longer_sequence(s, bracket.factor) for s in at_edge]
+                moved = [] if None in longer else [dataclasses.replace(s, horizon=new) for s in longer]
+            if moved and admitted(moved[0]):
                 out.extend(moved)
     return out
 

@@ -33,6 +33,7 @@ A suite file looks like::
     [bracket]                        # optional: extend open grid ends (zoo.bench.bracket)
     rounds = 1                       # at most this many horizons past each end
     factor = 4                       # the next horizon: the end's times (above) or over (below) this
+    stretch_seq_len = true           # optional: a horizon up the sequence cannot hold runs on one factor x longer
 
     [flossing_config]                # overrides of zoo.flossing.FlossingConfig
     pre_steps = 100
