@@ -381,6 +381,19 @@ def test_help_counts_a_suites_runs_as_the_suite_expands(name):
     assert count_runs(raw) == len(suite.runs) + len(suite.tuning)
 
 
+def test_help_counts_tuning_runs_in_the_tuned_mode_only():
+    from zoo.bench.catalogue import count_runs
+    from zoo.bench.suite import parse_suite
+
+    raw = {"seeds": 2, "archs": ["rnn", "gru"], "flossing": ["none", "pre"],
+           "tuning": {"lrs": [1e-3, 3e-3, 1e-2], "seeds": [100], "flossing": ["none"]},
+           "experiments": [{"task": "delayed_copy", "horizons": [5, 20], "options": {"seq_len": 50}}]}
+    # reported: 2 horizons x 2 archs x 2 modes x 2 seeds; tuning: 2 horizons x 2 archs x 1 mode x 3 rates x 1 seed
+    assert count_runs(raw) == 16 + 12
+    suite = parse_suite(raw, name="t")
+    assert (len(suite.runs), len(suite.tuning)) == (16, 12)
+
+
 @pytest.mark.slow
 def test_the_python_api_runs_a_suite_and_reads_it_back(tmp_path):
     import zoo.bench as bench

@@ -7,6 +7,7 @@ import tomllib
 
 from zoo.bench.outdir import reference_folder
 from zoo.bench.suite import CONFIG_DIR, list_suites
+from zoo.bench.tuning import TUNING_RUNS_CSV
 
 
 def _n_horizons(horizons) -> int:
@@ -34,13 +35,15 @@ def count_runs(raw: dict) -> int | None:
         modes = exp.get("flossing", raw.get("flossing", ["none"]))
         recipes = raw.get("archs") if isinstance(raw.get("archs"), dict) else {}
         # each architecture's modes: the experiment's, narrowed by its recipe's `flossing`
-        cells = sum(len([m for m in modes if m in (recipes.get(a) or {}).get("flossing", modes)]) for a in archs)
-        total += _n_horizons(exp.get("horizons", [])) * cells * seeds
+        arch_modes = [[m for m in modes if m in (recipes.get(a) or {}).get("flossing", modes)] for a in archs]
+        total += _n_horizons(exp.get("horizons", [])) * sum(map(len, arch_modes)) * seeds
         if tuning:
             at = tuning.get("horizons")
             if isinstance(at, dict) and not {"from", "to", "count"} & set(at):
                 at = at.get(exp.get("task"))
             n = _n_horizons(exp.get("horizons", []) if at is None else at)
+            tuned = tuning.get("flossing")  # one mode tuned, the others take its rate
+            cells = sum(len([m for m in ms if tuned is None or m in tuned]) for ms in arch_modes)
             total += n * cells * len(tuning.get("lrs", [])) * len(tuning.get("seeds", []))
     return total
 
@@ -49,11 +52,17 @@ def _reference_hours(name: str) -> float | None:
     folder = reference_folder(name)
     if folder is None:
         return None
-    try:
-        with open(folder / "runs.csv", newline="") as f:
-            return sum(float(r.get("wall_time_s") or 0) for r in csv.DictReader(f)) / 3600
-    except (OSError, ValueError):
-        return None
+    total = 0.0
+    for name in ("runs.csv", TUNING_RUNS_CSV):  # the tuning runs are part of the suite's cost
+        try:
+            with open(folder / name, newline="") as f:
+                total += sum(float(r.get("wall_time_s") or 0) for r in csv.DictReader(f))
+        except FileNotFoundError:
+            if name == "runs.csv":
+                return None
+        except (OSError, ValueError):
+            return None
+    return total / 3600
 
 
 def describe_suites() -> list[str]:
@@ -68,5 +77,6 @@ def describe_suites() -> list[str]:
         hours = _reference_hours(name)
         time = f"{hours:.1f} h of run time (divide by --workers)" if hours is not None else "no reference"
         about = raw.get("description", "").split(".")[0][:72]
-        lines.append(f"{name:<16} {runs if runs is not None else '?':>5} runs; {time}. {about}")
+        extra = " + bracket rounds" if "bracket" in raw else ""  # their number depends on the outcomes
+        lines.append(f"{name:<16} {runs if runs is not None else '?':>5} runs{extra}; {time}. {about}")
     return lines
