@@ -212,7 +212,11 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     z = 1.959963984540054
     lo = (0.5 + z * z / 32 - z * (0.25 / 16 + z * z / 1024) ** 0.5) / (1 + z * z / 16)  # Wilson, 8 of 16
     assert f"| rnn | delayed_copy | pre | 16 | 0.50 [{lo:.2f}, {1 - lo:.2f}] | 1.00 [" in paired
-    assert paired.rstrip().endswith(f"| 8 | 0 | {p:.3g} | {p:.3g} |")  # one comparison: Holm leaves p
+    assert f"| 8 | 0 | {p:.3g} | {p:.3g} |\n" in paired  # one comparison: Holm leaves p
+    # Pooled: 8 of 8 discordant pairs; the exact interval of 8 in 8 is [0.025^(1/8), 1], mapped by
+    # (2 theta - 1) * 8 / 16 to [0.131, 0.5].
+    assert (f"16 pairs, 8 solved only with flossing, 0 only without; difference in success rate +50.0 points "
+            f"[+{100 * (2 * 0.025 ** (1 / 8) - 1) / 2:.1f}, +50.0], exact sign test p = {p:.3g}.") in paired
     pd.DataFrame([{"arch": "rnn", "task": "delayed_copy", "flossing": "none", "lr": lr, "score": sc, "chosen": ch}
                   for lr, sc, ch in [(1e-3, "0.5", False), (3e-3, "1.0", True)]]).to_csv(
         tmp_path / "s" / "tuning.csv", index=False)

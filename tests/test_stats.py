@@ -225,6 +225,20 @@ def test_holm_adjustment_on_a_worked_example():
     assert stats.holm_adjust([]).shape == (0,)
 
 
+def test_paired_difference_against_worked_examples():
+    # 10 pairs solved only by A, none only by B, 40 pairs: +0.25; p = 2 * 0.5^10; the exact 95%
+    # interval of 10 successes in 10 is [0.025^(1/10), 1], mapped by (2 theta - 1) * 10 / 40.
+    diff, low, high, p = stats.paired_difference(10, 0, 40)
+    assert (diff, p) == (pytest.approx(0.25), pytest.approx(2 * 0.5**10))
+    assert (low, high) == (pytest.approx((2 * 0.025**0.1 - 1) * 10 / 40), pytest.approx(0.25))
+    # Balanced discordance: no difference, p = 1, an interval symmetric about 0.
+    diff, low, high, p = stats.paired_difference(3, 3, 20)
+    assert diff == 0 and p == pytest.approx(1.0) and low == pytest.approx(-high)
+    assert stats.paired_difference(0, 0, 5) == (0.0, 0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="only_a \\+ only_b <= n_pairs"):
+        stats.paired_difference(3, 3, 5)
+
+
 def test_mcnemar_pairs_only_matching_seeds_and_skips_skipped_runs():
     rows = paired_runs(10, [(1, 0), (1, 0)])
     rows.append({"arch": "rnn", "task": "t", "horizon": 10, "seed": 7, "flossing": "pre",

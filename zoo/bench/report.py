@@ -45,7 +45,7 @@ import pandas as pd
 from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
-from zoo.bench.stats import POOLED, holm_adjust, mcnemar_table, wilson_interval
+from zoo.bench.stats import POOLED, holm_adjust, mcnemar_table, paired_difference, wilson_interval
 from zoo.bench.tuning import TUNING_CSV
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
@@ -245,11 +245,21 @@ def paired(src: Source) -> str:
         rows.append([r.arch, r.task, r.flossing, str(n),
                      f"{without / n:.2f} [{nl:.2f}, {nh:.2f}]", f"{with_f / n:.2f} [{fl:.2f}, {fh:.2f}]",
                      str(int(r.flossing_only)), str(int(r.none_only)), f"{r.p_value:.3g}", f"{p_holm:.3g}"])
+    pooled = []
+    for mode, group in pairs.groupby("flossing", sort=False):
+        n, fo, no = (int(group[c].sum()) for c in ("n_pairs", "flossing_only", "none_only"))
+        diff, low, high, p = paired_difference(fo, no, n)
+        pooled.append(f"- Pooled, `{mode}` against `none`: {n} pairs, {fo} solved only with flossing, {no} only "
+                      f"without; difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, "
+                      f"{100 * high:+.1f}], exact sign test p = {p:.3g}.")
     return ("Pairs share arch, task, horizon and seed (same initialisation and data), pooled over horizons; "
             "success rates with Wilson 95% intervals; p: exact McNemar test on the discordant pairs; "
             f"p Holm: adjusted for the table's {len(rows)} comparisons (Holm 1979).\n\n"
             + _markdown(["arch", "task", "flossing", "pairs", "success none", "success flossed",
-                         "only flossed solved", "only none solved", "p", "p Holm"], rows))
+                         "only flossed solved", "only none solved", "p", "p Holm"], rows)
+            + "\nEvery pair of the table together (the interval is conditional on the number of "
+              "discordant pairs, Clopper-Pearson; the test is of the null that flossing changes no pair's "
+              "odds):\n\n" + "\n".join(pooled) + "\n")
 
 
 def tuning(src: Source) -> str:

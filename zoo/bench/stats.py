@@ -41,6 +41,7 @@ __all__ = [
     "log_h50_batch",
     "mcnemar_p_value",
     "mcnemar_table",
+    "paired_difference",
     "success_counts",
     "tuning_summary",
     "tuning_table",
@@ -373,6 +374,26 @@ def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
     adjusted = np.empty(m)
     adjusted[order] = np.maximum.accumulate(stepped)
     return adjusted
+
+
+def paired_difference(only_a: int, only_b: int, n_pairs: int, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """The difference in success rate of A over B on `n_pairs` paired runs, of which `only_a`
+    were solved by A alone and `only_b` by B alone: `(difference, low, high, p)`.
+
+    p is the exact McNemar (sign) test on the discordant pairs. The interval is conditional on
+    their number `d = only_a + only_b`: the Clopper-Pearson interval of `theta = only_a / d`
+    (scipy's `binomtest(...).proportion_ci`) mapped through `difference = (2 theta - 1) d / n`.
+    Pooled over cells it tests the global null that A and B do equally well in every pair.
+    """
+    d = only_a + only_b
+    if n_pairs <= 0 or d > n_pairs:
+        raise ValueError(f"need 0 <= only_a + only_b <= n_pairs and n_pairs > 0, got {only_a}, {only_b}, {n_pairs}")
+    if d == 0:
+        return 0.0, 0.0, 0.0, 1.0
+    test = scipy.stats.binomtest(only_a, d)
+    ci = test.proportion_ci(confidence_level=confidence, method="exact")
+    scale = d / n_pairs
+    return (only_a - only_b) / n_pairs, (2 * ci.low - 1) * scale, (2 * ci.high - 1) * scale, float(test.pvalue)
 
 
 def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.DataFrame:
