@@ -297,9 +297,9 @@ def test_the_lstm_examples_differ_only_in_the_recipe():
 
 
 @pytest.mark.slow
-def test_the_long_horizon_draft_validates():
+def test_the_long_horizon_full_design_validates():
     # Each (architecture, task inputs and outputs) pair costs a param_budget search and a model
-    # check (the draft has 13 x 5 of them, two minutes on a 2-core CPU), so the draft is checked in
+    # check (the design has 13 x 5 of them, two minutes on a 2-core CPU), so the design is checked in
     # two crossing halves: every recipe on associative_recall (the widest input, 17), and every
     # task, horizon and option with one architecture.
     import tomllib
@@ -312,9 +312,9 @@ def test_the_long_horizon_draft_validates():
     assert len(recipes.runs) == 10 * 2 * 13 * 4  # seeds x modes x archs x horizons
     assert {r.seed for r in recipes.tuning}.isdisjoint({r.seed for r in recipes.runs})
     assert {r.arch for r in recipes.runs} == set(raw["archs"])
-    every_task = parse_suite({**raw, "archs": {"rnn": raw["archs"]["rnn"]}}, name="draft")
+    every_task = parse_suite({**raw, "archs": {"rnn": raw["archs"]["rnn"]}}, name="full")
     horizons = 5 + 5 + 6 + 6 + 5 + 4 + 4 + 6
     assert len(every_task.runs) == 10 * 2 * horizons
     assert {r.task for r in every_task.runs} == {e["task"] for e in raw["experiments"]}
-    # The whole draft's size, as the catalogue counts it (equal to the expansion: test_bench_units).
+    # The whole design's size, as the catalogue counts it (equal to the expansion: test_bench_units).
     assert count_runs(raw) == 10 * 2 * 13 * horizons + 4 * 2 * 2 * 13 * len(raw["experiments"])
