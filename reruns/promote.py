@@ -6,7 +6,7 @@ planned), no more and no less. Then its result files and the suite file it ran f
 suite.toml) replace the reference folder's, which `tests/test_results.py` checks against the
 suite. Run it while the suite is not running:
 
-    python reruns/promote.py reruns/long_horizon.toml reruns/long_horizon leaderboard/long_horizon
+    python reruns/promote.py reruns/long_horizon_matched.toml reruns/long_horizon_matched leaderboard/long_horizon_matched
 """
 
 from __future__ import annotations

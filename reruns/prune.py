@@ -5,7 +5,7 @@ tuning grid gained a horizon), the harness keeps the old rows and warns that the
 would count both. This keeps only the suite's own runs (`zoo.bench.runner.suite_run_ids`) in
 runs.csv and curves.csv and rebuilds the leaderboard. Run it while the suite is not running:
 
-    python reruns/prune.py reruns/long_horizon.toml reruns/long_horizon
+    python reruns/prune.py reruns/long_horizon_matched.toml reruns/long_horizon_matched
 """
 
 from __future__ import annotations

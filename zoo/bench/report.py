@@ -27,7 +27,7 @@ Kinds:
 - ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
 
 SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``; ``zucchet_orvieto/lr_grid``),
-else a path from the repository root (``reruns/long_horizon``).
+else a path from the repository root (``reruns/anchors``).
 """
 
 from __future__ import annotations
