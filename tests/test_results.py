@@ -119,6 +119,28 @@ def _write_runs(folder: Path, cells) -> None:
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
 
 
+def test_versus_pairs_two_architectures_by_horizon_and_seed(tmp_path):
+    # Horizon 10: both solve seeds 0-2, only "a" seeds 3-5; horizon 20: only "b" seed 0, neither 1.
+    # Seed 9 of "a" has no partner and is left out.
+    solved = {("a", 10): [1, 1, 1, 1, 1, 1], ("b", 10): [1, 1, 1, 0, 0, 0], ("a", 20): [0, 0], ("b", 20): [1, 0]}
+    rows = [dict(run_id=f"{arch}{h}-{seed}", suite="v", arch=arch, task="delayed_copy", horizon=h, flossing="none",
+                 seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9, metric_name="bit_accuracy",
+                 steps_to_success=100 if ok else "", max_steps=500)
+            for (arch, h), outcomes in solved.items() for seed, ok in enumerate(outcomes)]
+    rows.append({**rows[0], "run_id": "a10-9", "seed": 9})
+    (tmp_path / "v").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "v" / "runs.csv", index=False)
+    out = report.render("<!-- table: versus v delayed_copy a b -->\n<!-- end table -->", tmp_path)
+    assert "| 10 | 6 | 1.00 (6/6) | 0.50 (3/6) | 3 | 0 | 0.25 |" in out  # p = 2 * 0.5^3
+    assert "| 20 | 2 | 0.00 (0/2) | 0.50 (1/2) | 0 | 1 | 1 |" in out
+    # Pooled: 8 pairs, 3 against 1: +25 points; exact interval of 3 in 4 is [0.1941, 0.9937] (scipy),
+    # mapped by (2 theta - 1) * 4 / 8; p = binomtest(3, 4) = 0.625.
+    assert ("8 pairs, 3 solved only by `a`, 1 only by `b`; difference in success rate +25.0 points "
+            "[-30.6, +49.4] (exact, conditional on the discordant pairs), p = 0.625.") in out
+    with pytest.raises(ValueError, match="no 'none' runs of c on 'delayed_copy'"):
+        report.render("<!-- table: versus v delayed_copy a c -->\n<!-- end table -->", tmp_path)
+
+
 def test_report_tables_against_a_hand_made_board(tmp_path):
     """The table code itself, on runs whose answers are known."""
     _write_runs(tmp_path / "s", [("none", 10, [1, 1, 0, 1]), ("none", 20, [0, 0, 1, 0]), ("pre", 10, [1, 1])])

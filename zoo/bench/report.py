@@ -23,7 +23,9 @@ Kinds:
   0.5) with its bootstrap 95% interval, per arch (rows) and task x flossing mode (columns).
 - ``paired SUITE``: each flossing mode against none on paired seeds, pooled over horizons per
   (arch, task): both success rates with their Wilson 95% intervals, the discordant pairs and
-  the exact McNemar p-value.
+  the exact McNemar p-value with Holm's adjustment; then every pair pooled per mode.
+- ``versus SUITE TASK ARCH_A ARCH_B [MODE]``: two architectures on the same seeds, per horizon
+  and pooled: discordant pairs, the exact McNemar p-value, the difference in success rate.
 - ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
 
 SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``; ``zucchet_orvieto/lr_grid``),
@@ -262,6 +264,35 @@ def paired(src: Source) -> str:
               "odds):\n\n" + "\n".join(pooled) + "\n")
 
 
+def versus(src: Source, task: str, arch_a: str, arch_b: str, mode: str = "none") -> str:
+    """Two architectures on the same seeds (same data: a seed draws the task's data, and the teacher
+    where the task draws one per seed), per horizon and pooled: the paired test of an architecture
+    claim."""
+    runs = src.runs[(src.runs["task"] == task) & (src.runs["flossing"] == mode)]
+    solved = runs.assign(ok=runs["status"] == "solved").pivot_table(
+        index=["horizon", "seed"], columns="arch", values="ok", aggfunc="first")
+    missing = [a for a in (arch_a, arch_b) if a not in solved.columns]
+    if missing:
+        raise ValueError(f"no {mode!r} runs of {', '.join(missing)} on {task!r} in {src.folder}")
+    pairs = solved[[arch_a, arch_b]].dropna().astype(bool)
+    a, b = pairs[arch_a], pairs[arch_b]
+    rows = []
+    for h, at in pairs.groupby(level="horizon"):
+        ka, kb, n = int(at[arch_a].sum()), int(at[arch_b].sum()), len(at)
+        only_a, only_b = int((at[arch_a] & ~at[arch_b]).sum()), int((at[arch_b] & ~at[arch_a]).sum())
+        rows.append([_horizon(task, h), str(n), f"{ka / n:.2f} ({ka}/{n})", f"{kb / n:.2f} ({kb}/{n})",
+                     str(only_a), str(only_b), f"{paired_difference(only_a, only_b, n)[3]:.3g}"])
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    diff, low, high, p = paired_difference(only_a, only_b, len(pairs))
+    return (f"`{arch_a}` against `{arch_b}`, flossing `{mode}`, paired by horizon and seed; p: exact McNemar "
+            "test on the discordant pairs.\n\n"
+            + _markdown([_horizon_name(task), "pairs", arch_a, arch_b, f"only {arch_a} solved",
+                         f"only {arch_b} solved", "p"], rows)
+            + f"\nPooled over horizons: {len(pairs)} pairs, {only_a} solved only by `{arch_a}`, {only_b} only by "
+              f"`{arch_b}`; difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] "
+              f"(exact, conditional on the discordant pairs), p = {p:.3g}.\n")
+
+
 def tuning(src: Source) -> str:
     path = src.folder / TUNING_CSV
     if not path.exists():
@@ -278,7 +309,7 @@ def tuning(src: Source) -> str:
 KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
     "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
-    "h50": h50, "paired": paired, "tuning": tuning,
+    "h50": h50, "paired": paired, "versus": versus, "tuning": tuning,
 }  # fmt: skip
 
 
