@@ -52,17 +52,17 @@ def _reference_hours(name: str) -> float | None:
     folder = reference_folder(name)
     if folder is None:
         return None
-    total = 0.0
-    for name in ("runs.csv", TUNING_RUNS_CSV):  # the tuning runs are part of the suite's cost
-        try:
-            with open(folder / name, newline="") as f:
-                total += sum(float(r.get("wall_time_s") or 0) for r in csv.DictReader(f))
-        except FileNotFoundError:
-            if name == "runs.csv":
-                return None
-        except (OSError, ValueError):
-            return None
-    return total / 3600
+    tuning = folder / TUNING_RUNS_CSV  # the tuning runs are part of the suite's cost
+    try:
+        seconds = _summed_seconds(folder / "runs.csv") + (_summed_seconds(tuning) if tuning.exists() else 0.0)
+    except (OSError, ValueError):
+        return None
+    return seconds / 3600
+
+
+def _summed_seconds(path) -> float:
+    with open(path, newline="") as f:
+        return sum(float(r.get("wall_time_s") or 0) for r in csv.DictReader(f))
 
 
 def describe_suites() -> list[str]:

@@ -47,7 +47,7 @@ import pandas as pd
 from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
-from zoo.bench.stats import POOLED, holm_adjust, mcnemar_table, paired_difference, wilson_interval
+from zoo.bench.stats import POOLED, holm_adjust, mcnemar_p_value, mcnemar_table, paired_difference, wilson_interval
 from zoo.bench.tuning import TUNING_CSV
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
@@ -281,7 +281,7 @@ def versus(src: Source, task: str, arch_a: str, arch_b: str, mode: str = "none")
         ka, kb, n = int(at[arch_a].sum()), int(at[arch_b].sum()), len(at)
         only_a, only_b = int((at[arch_a] & ~at[arch_b]).sum()), int((at[arch_b] & ~at[arch_a]).sum())
         rows.append([_horizon(task, h), str(n), f"{ka / n:.2f} ({ka}/{n})", f"{kb / n:.2f} ({kb}/{n})",
-                     str(only_a), str(only_b), f"{paired_difference(only_a, only_b, n)[3]:.3g}"])
+                     str(only_a), str(only_b), f"{mcnemar_p_value(only_a, only_b):.3g}"])
     only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
     diff, low, high, p = paired_difference(only_a, only_b, len(pairs))
     return (f"`{arch_a}` against `{arch_b}`, flossing `{mode}`, paired by horizon and seed; p: exact McNemar "

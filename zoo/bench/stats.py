@@ -380,7 +380,7 @@ def paired_difference(only_a: int, only_b: int, n_pairs: int, confidence: float 
     """The difference in success rate of A over B on `n_pairs` paired runs, of which `only_a`
     were solved by A alone and `only_b` by B alone: `(difference, low, high, p)`.
 
-    p is the exact McNemar (sign) test on the discordant pairs. The interval is conditional on
+    p is `mcnemar_p_value`, the exact test on the discordant pairs. The interval is conditional on
     their number `d = only_a + only_b`: the Clopper-Pearson interval of `theta = only_a / d`
     (scipy's `binomtest(...).proportion_ci`) mapped through `difference = (2 theta - 1) d / n`.
     Pooled over cells it tests the global null that A and B do equally well in every pair.
@@ -390,10 +390,10 @@ def paired_difference(only_a: int, only_b: int, n_pairs: int, confidence: float 
         raise ValueError(f"need 0 <= only_a + only_b <= n_pairs and n_pairs > 0, got {only_a}, {only_b}, {n_pairs}")
     if d == 0:
         return 0.0, 0.0, 0.0, 1.0
-    test = scipy.stats.binomtest(only_a, d)
-    ci = test.proportion_ci(confidence_level=confidence, method="exact")
+    ci = scipy.stats.binomtest(only_a, d).proportion_ci(confidence_level=confidence, method="exact")
     scale = d / n_pairs
-    return (only_a - only_b) / n_pairs, (2 * ci.low - 1) * scale, (2 * ci.high - 1) * scale, float(test.pvalue)
+    return ((only_a - only_b) / n_pairs, (2 * ci.low - 1) * scale, (2 * ci.high - 1) * scale,
+            mcnemar_p_value(only_a, only_b))
 
 
 def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.DataFrame:
