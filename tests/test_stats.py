@@ -266,6 +266,24 @@ def test_mcnemar_rejects_repeated_runs():
         stats.mcnemar_table(pd.DataFrame(rows + rows[:1]))
 
 
+def test_paired_outcomes_pairs_two_architectures_and_counts_the_cells():
+    def run(arch, horizon, seed, status):
+        return {"arch": arch, "task": "t", "horizon": horizon, "seed": seed, "flossing": "none", "status": status}
+    runs = pd.DataFrame([
+        run("gru", 5, 0, "solved"), run("lstm", 5, 0, "unsolved"),    # only a
+        run("gru", 5, 1, "diverged"), run("lstm", 5, 1, "solved"),    # only b: diverged fails
+        run("gru", 5, 2, "solved"), run("lstm", 5, 2, "solved"),      # both
+        run("gru", 5, 3, "skipped"), run("lstm", 5, 3, "unsolved"),   # not a trial: no pair
+        run("gru", 20, 0, "unsolved"), run("lstm", 20, 0, "unsolved"),  # neither
+        run("gru", 20, 1, "solved"),                                    # no partner
+    ])
+    pairs = stats.paired_outcomes(runs, "arch", "gru", "lstm", ["horizon", "seed"])
+    assert pairs[["horizon", "seed"]].values.tolist() == [[5, 0], [5, 1], [5, 2], [20, 0]]
+    assert stats.discordance(pairs) == {"n_pairs": 4, "both": 1, "neither": 1, "only_a": 1, "only_b": 1}
+    with pytest.raises(ValueError, match="one run per"):
+        stats.paired_outcomes(pd.concat([runs, runs.iloc[:1]]), "arch", "gru", "lstm", ["horizon", "seed"])
+
+
 # ----------------------------------------------------------------------------- lr choice
 
 

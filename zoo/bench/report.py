@@ -47,7 +47,10 @@ import pandas as pd
 from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, order_archs, order_flossing, scoreboard
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
-from zoo.bench.stats import POOLED, holm_adjust, mcnemar_p_value, mcnemar_table, paired_difference, wilson_interval
+from zoo.bench.stats import (
+    POOLED, discordance, holm_adjust, mcnemar_p_value, mcnemar_table, paired_difference, paired_outcomes,
+    wilson_interval,
+)
 from zoo.bench.tuning import TUNING_CSV
 
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
@@ -269,20 +272,18 @@ def versus(src: Source, task: str, arch_a: str, arch_b: str, mode: str = "none")
     where the task draws one per seed), per horizon and pooled: the paired test of an architecture
     claim."""
     runs = src.runs[(src.runs["task"] == task) & (src.runs["flossing"] == mode)]
-    solved = runs.assign(ok=runs["status"] == "solved").pivot_table(
-        index=["horizon", "seed"], columns="arch", values="ok", aggfunc="first")
-    missing = [a for a in (arch_a, arch_b) if a not in solved.columns]
+    missing = [a for a in (arch_a, arch_b) if a not in set(runs["arch"])]
     if missing:
         raise ValueError(f"no {mode!r} runs of {', '.join(missing)} on {task!r} in {src.folder}")
-    pairs = solved[[arch_a, arch_b]].dropna().astype(bool)
-    a, b = pairs[arch_a], pairs[arch_b]
+    pairs = paired_outcomes(runs, "arch", arch_a, arch_b, ["horizon", "seed"])
     rows = []
-    for h, at in pairs.groupby(level="horizon"):
-        ka, kb, n = int(at[arch_a].sum()), int(at[arch_b].sum()), len(at)
-        only_a, only_b = int((at[arch_a] & ~at[arch_b]).sum()), int((at[arch_b] & ~at[arch_a]).sum())
+    for h, at in pairs.groupby("horizon"):
+        c = discordance(at)
+        ka, kb, n = int(at["a"].sum()), int(at["b"].sum()), c["n_pairs"]
         rows.append([_horizon(task, h), str(n), f"{ka / n:.2f} ({ka}/{n})", f"{kb / n:.2f} ({kb}/{n})",
-                     str(only_a), str(only_b), f"{mcnemar_p_value(only_a, only_b):.3g}"])
-    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+                     str(c["only_a"]), str(c["only_b"]), f"{mcnemar_p_value(c['only_a'], c['only_b']):.3g}"])
+    pooled = discordance(pairs)
+    only_a, only_b = pooled["only_a"], pooled["only_b"]
     diff, low, high, p = paired_difference(only_a, only_b, len(pairs))
     return (f"`{arch_a}` against `{arch_b}`, flossing `{mode}`, paired by horizon and seed; p: exact McNemar "
             "test on the discordant pairs.\n\n"

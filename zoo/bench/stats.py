@@ -9,6 +9,7 @@ such place says why.
 - `wilson_interval` / `add_wilson_intervals`: Wilson 95% score interval of a success rate.
 - `h50_table`: per (arch, task, flossing), the horizon where the success rate crosses 0.5, from
   a logistic fit in log-horizon, with a stratified bootstrap interval and `bracketed`.
+- `paired_outcomes` / `discordance`: two sets of runs paired on shared keys, and their 2x2 cells.
 - `mcnemar_table`: exact McNemar test of a flossing mode against ``none`` on paired seeds.
 - `tuning_table`: learning-rate choice from tuning runs (tuning.csv).
 - `geometric_horizons` / `horizon_grid`: ``{from, to, count}`` grids.
@@ -39,9 +40,11 @@ __all__ = [
     "holm_adjust",
     "horizon_grid",
     "log_h50_batch",
+    "discordance",
     "mcnemar_p_value",
     "mcnemar_table",
     "paired_difference",
+    "paired_outcomes",
     "success_counts",
     "tuning_summary",
     "tuning_table",
@@ -396,42 +399,56 @@ def paired_difference(only_a: int, only_b: int, n_pairs: int, confidence: float 
             mcnemar_p_value(only_a, only_b))
 
 
+def paired_outcomes(runs: pd.DataFrame, column: str, a: str, b: str, keys: Sequence[str]) -> pd.DataFrame:
+    """Runs with `column` == `a` paired with runs with `column` == `b` that share `keys` (e.g. a
+    flossing mode against ``none`` on the same arch, task, horizon and seed; or two architectures
+    on the same task, horizon and seed): one row per pair, `keys` then boolean `a` and `b`
+    (solved or not). Skipped runs are not trials; runs without a partner are left out.
+    """
+    keys = list(keys)
+    _check_columns(runs, keys + [column, "status"], "paired_outcomes")
+    df = _finished(runs)
+    sides = []
+    for value in (a, b):
+        side = df[df[column] == value]
+        dup = side.duplicated(keys)
+        if dup.any():
+            first = side.loc[dup, keys + [column]].iloc[0].to_dict()
+            raise ValueError(f"pairing needs one run per ({', '.join(keys + [column])}); repeated: {first}")
+        sides.append(side[keys].assign(**{"_solved": side["status"] == "solved"}))
+    pairs = sides[0].merge(sides[1], on=keys, suffixes=("_a", "_b"))
+    return pairs.rename(columns={"_solved_a": "a", "_solved_b": "b"}).sort_values(keys, ignore_index=True)
+
+
+def discordance(pairs: pd.DataFrame) -> dict[str, int]:
+    """The four cells of a paired 2x2 table from `paired_outcomes`' rows."""
+    a, b = pairs["a"].astype(bool), pairs["b"].astype(bool)
+    return {"n_pairs": len(pairs), "both": int((a & b).sum()), "neither": int((~a & ~b).sum()),
+            "only_a": int((a & ~b).sum()), "only_b": int((~a & b).sum())}
+
+
 def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.DataFrame:
     """Each flossing mode against ``none`` on paired runs, per group `by`.
 
     Two runs pair when they share arch, task, horizon and seed (same initialisation and data)
-    and one is ``none``; runs without a partner are left out. `by=POOLED` pools the pairs
-    over horizons. Columns: `by`, then `flossing, n_pairs, both, neither, flossing_only,
-    none_only, p_value` (`flossing_only`: pairs solved only with flossing). Skipped runs are
-    not trials; unsolved and diverged runs fail.
+    and one is ``none`` (`paired_outcomes`). `by=POOLED` pools the pairs over horizons. Columns:
+    `by`, then `flossing, n_pairs, both, neither, flossing_only, none_only, p_value`
+    (`flossing_only`: pairs solved only with flossing). Unsolved and diverged runs fail.
     """
     pair_keys = ["arch", "task", "horizon", "seed"]
     _check_columns(runs, pair_keys + ["flossing", "status"], "mcnemar_table")
     by = list(by)
     if not set(by) <= set(pair_keys):
         raise ValueError(f"mcnemar_table groups by a subset of {pair_keys}, got by={by}")
-    df = _finished(runs)
-    dup = df.duplicated(pair_keys + ["flossing"])
-    if dup.any():
-        first = df.loc[dup, pair_keys + ["flossing"]].iloc[0].to_dict()
-        raise ValueError(
-            "mcnemar_table needs one run per (arch, task, horizon, seed, flossing); "
-            f"repeated: {first}"
-        )
-    df = df.assign(_solved=_solved(df))
-    base = df[df["flossing"] == BASELINE][pair_keys + ["_solved"]]
-    pairs = df[df["flossing"] != BASELINE].merge(base, on=pair_keys, suffixes=("", "_none"))
-    f, b = pairs["_solved"], pairs["_solved_none"]
-    pairs = pairs.assign(
-        both=f & b, neither=(1 - f) & (1 - b), flossing_only=f & (1 - b), none_only=(1 - f) & b
-    )
-    cells = ["both", "neither", "flossing_only", "none_only"]
-    table = pairs.groupby(by + ["flossing"], sort=True)[cells].sum().reset_index()
-    table["n_pairs"] = table[cells].sum(axis=1)
-    table["p_value"] = [
-        mcnemar_p_value(a, c) for a, c in zip(table["flossing_only"], table["none_only"])
-    ]
-    return table[by + MCNEMAR_COLUMNS].astype({"p_value": float})
+    rows = []
+    for mode in sorted(set(runs["flossing"]) - {BASELINE}):
+        pairs = paired_outcomes(runs, "flossing", mode, BASELINE, pair_keys)
+        for group, cell in (pairs.groupby(by, sort=True) if by else [((), pairs)]):
+            counts = discordance(cell)
+            rows.append([*group, mode, counts["n_pairs"], counts["both"], counts["neither"],
+                         counts["only_a"], counts["only_b"], mcnemar_p_value(counts["only_a"], counts["only_b"])])
+    table = pd.DataFrame(rows, columns=by + MCNEMAR_COLUMNS)
+    return table.sort_values(by + ["flossing"], ignore_index=True).astype({"p_value": float})
 
 
 # ------------------------------------------------------------------------- lr tuning
