@@ -228,7 +228,9 @@ def test_help_shows_an_example_and_the_suites_with_their_size(capsys):
     # Counted from its TOML: 10 seeds x 468 (arch, task, horizon, mode) cells, plus 1040 tuning runs
     # (13 archs x 8 tasks x 2 horizons x 5 rates, one seed, flossing none only); its bracket rounds
     # depend on the outcomes.
-    assert "long_horizon      5720 runs + bracket rounds;" in out
+    assert "long_horizon          5720 runs + bracket rounds;" in out  # names padded to the longest
+    # 13 archs x 3 tasks x 3 horizons x 10 seeds + 13 x 3 x 2 horizons x 5 rates.
+    assert "long_horizon_matched  1560 runs + bracket rounds;" in out
 
 
 # --------------------------------------------------------------------------- comparison and page

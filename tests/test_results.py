@@ -22,7 +22,7 @@ from zoo.bench.suite import load_suite
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = ROOT / "leaderboard"
 # The committed reference results: suite outputs, and every leaderboard among them.
-REFERENCES = ["flossing_paper", "long_horizon", "zucchet_orvieto"]
+REFERENCES = ["flossing_paper", "long_horizon", "long_horizon_matched", "zucchet_orvieto"]
 FOLDERS = [BOARDS / name for name in REFERENCES]
 ALL_FOLDERS = FOLDERS  # (zucchet_orvieto/lr_grid has runs, no leaderboard: rates are not pooled)
 
@@ -139,6 +139,31 @@ def test_versus_pairs_two_architectures_by_horizon_and_seed(tmp_path):
             "[-30.6, +49.4] (exact, conditional on the discordant pairs), p = 0.625.") in out
     with pytest.raises(ValueError, match="no 'none' runs of c on 'delayed_copy'"):
         report.render("<!-- table: versus v delayed_copy a c -->\n<!-- end table -->", tmp_path)
+
+
+def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
+    # rnn at horizon 10: track "one" solves seeds 0-5, track "two" seeds 0-2; gru agrees in every
+    # pair; a flossed run and a horizon only "one" ran have no partner and are left out.
+    solved = {("one", "rnn"): [1, 1, 1, 1, 1, 1], ("two", "rnn"): [1, 1, 1, 0, 0, 0],
+              ("one", "gru"): [1, 0, 1], ("two", "gru"): [1, 0, 1]}
+    for track in ("one", "two"):
+        rows = [dict(run_id=f"{arch}-{seed}", suite=track, arch=arch, task="delayed_copy", horizon=10,
+                     flossing="none", seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9,
+                     metric_name="bit_accuracy", steps_to_success=100 if ok else "", max_steps=500)
+                for (t, arch), outcomes in solved.items() if t == track for seed, ok in enumerate(outcomes)]
+        if track == "one":
+            rows += [{**rows[3], "run_id": "pre", "flossing": "pre", "status": "unsolved", "success": 0},
+                     {**rows[3], "run_id": "h80", "horizon": 80}]
+        (tmp_path / track).mkdir()
+        pd.DataFrame(rows).to_csv(tmp_path / track / "runs.csv", index=False)
+    out = report.render("<!-- table: tracks one two delayed_copy -->\n<!-- end table -->", tmp_path)
+    assert "adjusted for all 2 (arch, task) comparisons, of which the 1 where every pair agrees" in out
+    # p = binomtest(3, 3) = 0.25; Holm over two: 0.5; Wilson intervals of 6/6 and 3/6.
+    assert "| rnn | delayed_copy | 6 | 1.00 [0.61, 1.00] | 0.50 [0.19, 0.81] | 3 | 0 | 0.25 | 0.5 |" in out
+    assert "| gru |" not in out
+    # Pooled: 9 pairs, 3 against 0: +33.3 points; exact interval of 3 in 3 is [0.025^(1/3), 1],
+    # mapped by (2 theta - 1) * 3 / 9.
+    assert "9 pairs, 3 solved only in `one`, 0 only in `two`; difference +33.3 points [-13.8, +33.3], p = 0.25." in out
 
 
 def test_report_tables_against_a_hand_made_board(tmp_path):

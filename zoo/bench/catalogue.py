@@ -67,7 +67,7 @@ def _summed_seconds(path) -> float:
 
 def describe_suites() -> list[str]:
     """One line per shipped suite: name, runs, the reference's summed run time, description."""
-    lines = []
+    lines, width = [], max(map(len, list_suites()), default=0)
     for name in list_suites():
         try:
             raw = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
@@ -78,5 +78,5 @@ def describe_suites() -> list[str]:
         time = f"{hours:.1f} h of run time (divide by --workers)" if hours is not None else "no reference"
         about = raw.get("description", "").split(".")[0][:72]
         extra = " + bracket rounds" if "bracket" in raw else ""  # their number depends on the outcomes
-        lines.append(f"{name:<16} {runs if runs is not None else '?':>5} runs{extra}; {time}. {about}")
+        lines.append(f"{name:<{width}} {runs if runs is not None else '?':>5} runs{extra}; {time}. {about}")
     return lines

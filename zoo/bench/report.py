@@ -26,6 +26,10 @@ Kinds:
   the exact McNemar p-value with Holm's adjustment; then every pair pooled per mode.
 - ``versus SUITE TASK ARCH_A ARCH_B [MODE]``: two architectures on the same seeds, per horizon
   and pooled: discordant pairs, the exact McNemar p-value, the difference in success rate.
+- ``tracks SUITE OTHER [TASK ...]``: each architecture in SUITE against itself in OTHER (a track
+  of the same tasks: parameter-matched, stacked), paired by task, horizon and seed (same data),
+  pooled over horizons per (arch, task): both success rates, the discordant pairs, the exact
+  McNemar p-value with Holm's adjustment over the table; flossing ``none`` only.
 - ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
 
 SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``; ``zucchet_orvieto/lr_grid``),
@@ -108,11 +112,20 @@ def _rate(r: pd.Series) -> str:
     return f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})"
 
 
-class Source:
-    """One leaderboard folder: its runs and their aggregate."""
+def locate(suite: str, root: Path) -> Path:
+    """A suite's folder: under `root` (``leaderboard/``), else a path from the repository root."""
+    folder = root / suite
+    if not (folder / "runs.csv").exists() and (ROOT / suite / "runs.csv").exists():
+        folder = ROOT / suite  # a path from the repository root (reruns/...)
+    return folder
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+
+class Source:
+    """One leaderboard folder: its runs and their aggregate; `root` locates the folders a block
+    compares it with."""
+
+    def __init__(self, folder: Path, root: Path | None = None):
+        self.folder, self.root = folder, root if root is not None else folder.parent
         path = folder / "runs.csv"
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: run the suite first")
@@ -294,6 +307,47 @@ def versus(src: Source, task: str, arch_a: str, arch_b: str, mode: str = "none")
               f"(exact, conditional on the discordant pairs), p = {p:.3g}.\n")
 
 
+def tracks(src: Source, other_suite: str, *tasks: str) -> str:
+    """Each architecture against itself in another track, paired by task, horizon and seed."""
+    other = Source(locate(other_suite, src.root), src.root)
+    a, b = src.folder.name, other.folder.name
+    runs = pd.concat([src.runs.assign(track=a), other.runs.assign(track=b)], ignore_index=True)
+    runs = runs[(runs["flossing"] == "none") & (runs["task"].isin(tasks) if tasks else True)]
+    cells = []
+    for (task, arch), group in runs.groupby(["task", "arch"], sort=True):
+        pairs = paired_outcomes(group, "track", a, b, ["horizon", "seed"])
+        if len(pairs):
+            cells.append((task, arch, discordance(pairs), int(pairs["a"].sum()), int(pairs["b"].sum())))
+    if not cells:
+        raise ValueError(f"no runs of {a} and {b} share an arch, task, horizon and seed")
+    p_values = [mcnemar_p_value(c["only_a"], c["only_b"]) for _, _, c, _, _ in cells]
+    rows, same = [], 0
+    for (task, arch, c, ka, kb), p, p_holm in zip(cells, p_values, holm_adjust(p_values)):
+        n = c["n_pairs"]
+        if c["only_a"] + c["only_b"] == 0:
+            same += 1  # every pair agrees: nothing to test, and a row that says so for 30 lines
+            continue
+        (al, ah), (bl, bh) = wilson_interval(ka, n), wilson_interval(kb, n)
+        rows.append([arch, task, str(n), f"{ka / n:.2f} [{al:.2f}, {ah:.2f}]", f"{kb / n:.2f} [{bl:.2f}, {bh:.2f}]",
+                     str(c["only_a"]), str(c["only_b"]), f"{p:.3g}", f"{p_holm:.3g}"])
+    pooled = []
+    for task in sorted({cell[0] for cell in cells}):
+        counts = [cell[2] for cell in cells if cell[0] == task]
+        n, only_a, only_b = (sum(c[k] for c in counts) for k in ("n_pairs", "only_a", "only_b"))
+        diff, low, high, p = paired_difference(only_a, only_b, n)
+        pooled.append(f"- `{task}`, every architecture: {n} pairs, {only_a} solved only in `{a}`, {only_b} only in "
+                      f"`{b}`; difference {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}], p = {p:.3g}.")
+    return (f"Each architecture in `{a}` against itself in `{b}`, flossing `none`: pairs share task, horizon "
+            "and seed (the same data), pooled over the horizons both ran; success rates with Wilson 95% "
+            "intervals; p: exact McNemar test on the discordant pairs; p Holm: adjusted for all "
+            f"{len(cells)} (arch, task) comparisons, of which the {same} where every pair agrees are not "
+            "shown.\n\n"
+            + _markdown(["arch", "task", "pairs", f"success {a}", f"success {b}", f"only {a} solved",
+                         f"only {b} solved", "p", "p Holm"], rows)
+            + "\nPooled per task (the interval conditional on the discordant pairs, Clopper-Pearson):\n\n"
+            + "\n".join(pooled) + "\n")
+
+
 def tuning(src: Source) -> str:
     path = src.folder / TUNING_CSV
     if not path.exists():
@@ -310,7 +364,7 @@ def tuning(src: Source) -> str:
 KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
     "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
-    "h50": h50, "paired": paired, "versus": versus, "tuning": tuning,
+    "h50": h50, "paired": paired, "versus": versus, "tracks": tracks, "tuning": tuning,
 }  # fmt: skip
 
 
@@ -319,10 +373,7 @@ def render_block(spec: str, root: Path) -> str:
     kind, suite, *rest = spec.split()
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
-    folder = root / suite
-    if not (folder / "runs.csv").exists() and (ROOT / suite / "runs.csv").exists():
-        folder = ROOT / suite  # a path from the repository root (reruns/...)
-    return KINDS[kind](Source(folder), *rest)
+    return KINDS[kind](Source(locate(suite, root), root), *rest)
 
 
 def render(text: str, root: Path) -> str:
