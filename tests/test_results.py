@@ -141,6 +141,23 @@ def test_versus_pairs_two_architectures_by_horizon_and_seed(tmp_path):
         report.render("<!-- table: versus v delayed_copy a c -->\n<!-- end table -->", tmp_path)
 
 
+def test_versus_pairs_two_schedules_of_one_network(tmp_path):
+    # rnn flossed pre+during against its compute-matched control rnn_pre1500 (pre only), and the
+    # rnn's own none runs, which must not enter the pairing.
+    solved = {("rnn", "pre+during"): [1, 1, 1, 1], ("rnn_pre1500", "pre"): [1, 0, 0, 0], ("rnn", "none"): [0, 0, 0, 0]}
+    rows = [dict(run_id=f"{arch}{mode}-{seed}", suite="f", arch=arch, task="delayed_xor", horizon=32, flossing=mode,
+                 seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9, metric_name="bit_accuracy",
+                 steps_to_success=100 if ok else "", max_steps=500)
+            for (arch, mode), outcomes in solved.items() for seed, ok in enumerate(outcomes)]
+    (tmp_path / "f").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "f" / "runs.csv", index=False)
+    out = report.render("<!-- table: versus f delayed_xor rnn:pre+during rnn_pre1500:pre -->\n<!-- end table -->", tmp_path)
+    assert "| 32 | 4 | 1.00 (4/4) | 0.25 (1/4) | 3 | 0 | 0.25 |" in out
+    assert "`rnn (pre+during)` against `rnn_pre1500 (pre)`" in out
+    with pytest.raises(ValueError, match="no 'pre' runs of rnn on 'delayed_xor'"):
+        report.render("<!-- table: versus f delayed_xor rnn:pre rnn_pre1500:pre -->\n<!-- end table -->", tmp_path)
+
+
 def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     # rnn at horizon 10: track "one" solves seeds 0-5, track "two" seeds 0-2; gru agrees in every
     # pair; a flossed run and a horizon only "one" ran have no partner and are left out.

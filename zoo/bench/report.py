@@ -25,7 +25,9 @@ Kinds:
   (arch, task): both success rates with their Wilson 95% intervals, the discordant pairs and
   the exact McNemar p-value with Holm's adjustment; then every pair pooled per mode.
 - ``versus SUITE TASK ARCH_A ARCH_B [MODE]``: two architectures on the same seeds, per horizon
-  and pooled: discordant pairs, the exact McNemar p-value, the difference in success rate.
+  and pooled: discordant pairs, the exact McNemar p-value, the difference in success rate; a side
+  ``ARCH:MODE`` takes that arch in another flossing mode (a schedule against its compute-matched
+  control: ``rnn:pre+during rnn_pre1500:pre``).
 - ``tracks SUITE OTHER [TASK ...]``: each architecture in SUITE against itself in OTHER (a track
   of the same tasks: parameter-matched, stacked), paired by task, horizon and seed (same data),
   pooled over horizons per (arch, task): both success rates, the discordant pairs, the exact
@@ -280,15 +282,24 @@ def paired(src: Source) -> str:
               "odds):\n\n" + "\n".join(pooled) + "\n")
 
 
-def versus(src: Source, task: str, arch_a: str, arch_b: str, mode: str = "none") -> str:
+def versus(src: Source, task: str, side_a: str, side_b: str, mode: str = "none") -> str:
     """Two architectures on the same seeds (same data: a seed draws the task's data, and the teacher
     where the task draws one per seed), per horizon and pooled: the paired test of an architecture
-    claim."""
-    runs = src.runs[(src.runs["task"] == task) & (src.runs["flossing"] == mode)]
-    missing = [a for a in (arch_a, arch_b) if a not in set(runs["arch"])]
-    if missing:
-        raise ValueError(f"no {mode!r} runs of {', '.join(missing)} on {task!r} in {src.folder}")
-    pairs = paired_outcomes(runs, "arch", arch_a, arch_b, ["horizon", "seed"])
+    claim. A side is ``ARCH`` (in flossing `mode`) or ``ARCH:MODE``, so that two schedules of one
+    network pair too (``rnn:pre+during`` against its compute-matched ``rnn_pre1500:pre``)."""
+    sides = [tuple(side.split(":", 1)) if ":" in side else (side, mode) for side in (side_a, side_b)]
+    labels = [arch if m == mode else f"{arch} ({m})" for arch, m in sides]
+    if labels[0] == labels[1]:
+        raise ValueError(f"versus compares two different sides, got {side_a!r} twice")
+    runs = src.runs[src.runs["task"] == task]
+    chosen = []
+    for (arch, m), label in zip(sides, labels):
+        one = runs[(runs["arch"] == arch) & (runs["flossing"] == m)]
+        if one.empty:
+            raise ValueError(f"no {m!r} runs of {arch} on {task!r} in {src.folder}")
+        chosen.append(one.assign(side=label))
+    pairs = paired_outcomes(pd.concat(chosen), "side", labels[0], labels[1], ["horizon", "seed"])
+    a, b = labels
     rows = []
     for h, at in pairs.groupby("horizon"):
         c = discordance(at)
@@ -298,12 +309,11 @@ def versus(src: Source, task: str, arch_a: str, arch_b: str, mode: str = "none")
     pooled = discordance(pairs)
     only_a, only_b = pooled["only_a"], pooled["only_b"]
     diff, low, high, p = paired_difference(only_a, only_b, len(pairs))
-    return (f"`{arch_a}` against `{arch_b}`, flossing `{mode}`, paired by horizon and seed; p: exact McNemar "
-            "test on the discordant pairs.\n\n"
-            + _markdown([_horizon_name(task), "pairs", arch_a, arch_b, f"only {arch_a} solved",
-                         f"only {arch_b} solved", "p"], rows)
-            + f"\nPooled over horizons: {len(pairs)} pairs, {only_a} solved only by `{arch_a}`, {only_b} only by "
-              f"`{arch_b}`; difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] "
+    return (f"`{a}` against `{b}`, flossing `{mode}` unless named, paired by horizon and seed; p: exact "
+            "McNemar test on the discordant pairs.\n\n"
+            + _markdown([_horizon_name(task), "pairs", a, b, f"only {a} solved", f"only {b} solved", "p"], rows)
+            + f"\nPooled over horizons: {len(pairs)} pairs, {only_a} solved only by `{a}`, {only_b} only by "
+              f"`{b}`; difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] "
               f"(exact, conditional on the discordant pairs), p = {p:.3g}.\n")
 
 
