@@ -158,6 +158,30 @@ def test_versus_pairs_two_schedules_of_one_network(tmp_path):
         report.render("<!-- table: versus f delayed_xor rnn:pre rnn_pre1500:pre -->\n<!-- end table -->", tmp_path)
 
 
+def test_shift_pairs_a_quantity_of_flossed_and_unflossed_runs(tmp_path):
+    # Seeds 0-5 at one delay: lambda_1 at the start of training, flossed -0.1, unflossed -0.5 - s/100;
+    # steps to success where both solved (seeds 0-4; seed 5 unflossed did not solve).
+    rows = []
+    for seed in range(6):
+        for mode, lam, steps in (("pre", -0.1, 100), ("none", -0.5 - seed / 100, 300 + 100 * seed)):
+            ok = not (mode == "none" and seed == 5)
+            rows.append(dict(run_id=f"{mode}-{seed}", suite="f", arch="rnn", task="delayed_copy", horizon=40,
+                             flossing=mode, seed=seed, status="solved" if ok else "unsolved", success=int(ok),
+                             metric=0.9, metric_name="bit_accuracy", steps_to_success=steps if ok else "",
+                             max_steps=2000, lambda1_before=lam, grad_norm_before=1e-3))
+    (tmp_path / "f").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "f" / "runs.csv", index=False)
+    out = report.render("<!-- table: shift f lambda1_start -->\n<!-- end table -->", tmp_path)
+    # |lambda_1| differences 0.1 - (0.5 + s/100): all six negative, median -0.425; at n = 6 the 95%
+    # interval is the whole range (x_(1), x_(6)) (coverage 1 - 2 / 2^6); p = 2 / 2^6 = 0.03125.
+    assert "| rnn | delayed_copy | pre | 6 | 0.525 | 0.1 | -0.425 [-0.45, -0.4] | 0.0312 | 0.0312 |" in out
+    out = report.render("<!-- table: shift f steps -->\n<!-- end table -->", tmp_path)
+    # Five pairs solved in both: differences -200, -300, ..., -600; median -400; p = 2 / 2^5.
+    assert "| rnn | delayed_copy | pre | 5 | 500 | 100 | -400 [" in out and "| 0.0625 | 0.0625 |" in out
+    with pytest.raises(ValueError, match="unknown shift quantity 'speed'; known: steps"):
+        report.render("<!-- table: shift f speed -->\n<!-- end table -->", tmp_path)
+
+
 def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     # rnn at horizon 10: track "one" solves seeds 0-5, track "two" seeds 0-2; gru agrees in every
     # pair; a flossed run and a horizon only "one" ran have no partner and are left out.

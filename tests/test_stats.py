@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import scipy.optimize
 import scipy.special
 
@@ -282,6 +283,20 @@ def test_paired_outcomes_pairs_two_architectures_and_counts_the_cells():
     assert stats.discordance(pairs) == {"n_pairs": 4, "both": 1, "neither": 1, "only_a": 1, "only_b": 1}
     with pytest.raises(ValueError, match="one run per"):
         stats.paired_outcomes(pd.concat([runs, runs.iloc[:1]]), "arch", "gru", "lstm", ["horizon", "seed"])
+
+
+def test_median_shift_is_the_sign_test_with_its_order_statistic_interval():
+    # n = 10: the 95% interval of the median is (x_(2), x_(9)) (coverage 1 - 2 P(Bin(10, 1/2) <= 1)
+    # = 0.979, the shortest at least 0.95); p = the two-sided binomial test of the positive signs.
+    diffs = [-1, -2, -3, -4, -5, -6, -7, -8, 1, 2]
+    median, low, high, p = stats.median_shift(diffs)
+    assert (median, low, high) == (-3.5, -7.0, 1.0)
+    assert p == pytest.approx(scipy.stats.binomtest(2, 10, 0.5).pvalue)
+    assert stats.median_shift(list(range(-10, 0)))[1:] == (-9.0, -2.0, pytest.approx(2 * 0.5**10))
+    # Ties are dropped from the sign test, not from the interval: 3 of 3 nonzero negative, p = 2 / 2^3.
+    assert stats.median_shift([0, 0, 0, -1, -2, -3]) == (-0.5, -3.0, 0.0, 0.25)
+    with pytest.raises(ValueError, match="at least one"):
+        stats.median_shift([])
 
 
 # ----------------------------------------------------------------------------- lr choice

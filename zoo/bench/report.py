@@ -24,6 +24,10 @@ Kinds:
 - ``paired SUITE``: each flossing mode against none on paired seeds, pooled over horizons per
   (arch, task): both success rates with their Wilson 95% intervals, the discordant pairs and
   the exact McNemar p-value with Holm's adjustment; then every pair pooled per mode.
+- ``shift SUITE QUANTITY [TASK ...]``: each flossing mode against none on paired runs, per (arch,
+  task): the median paired difference of a quantity (``steps`` to success where both solved,
+  ``lambda1_start``/``lambda1_end`` as |lambda_1|, ``gradient_start`` as log10 of dL/dh0) with
+  its distribution-free interval and the sign test, Holm-adjusted.
 - ``versus SUITE TASK ARCH_A ARCH_B [MODE]``: two architectures on the same seeds, per horizon
   and pooled: discordant pairs, the exact McNemar p-value, the difference in success rate; a side
   ``ARCH:MODE`` takes that arch in another flossing mode (a schedule against its compute-matched
@@ -54,7 +58,8 @@ from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, ord
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
 from zoo.bench.stats import (
-    POOLED, discordance, holm_adjust, mcnemar_p_value, mcnemar_table, paired_difference, paired_outcomes,
+    POOLED, discordance, holm_adjust, mcnemar_p_value, mcnemar_table, median_shift, paired_difference,
+    paired_outcomes,
     wilson_interval,
 )
 from zoo.bench.tuning import TUNING_CSV
@@ -196,6 +201,48 @@ def lyapunov(src: Source) -> str:
     return "Medians over runs (natural log per step for lambda_1).\n\n" + _markdown(
         ["arch", "task", "flossing", "runs", *LYAPUNOV_COLUMNS.values()], rows
     )
+
+
+# The quantities a `shift` block compares: (runs.csv column, transform, what the numbers are).
+SHIFTS: dict[str, tuple[str, Callable[[pd.Series], pd.Series], str]] = {
+    "steps": ("steps_to_success", lambda v: v, "training steps to success, on the pairs where both runs succeeded"),
+    "lambda1_start": ("lambda1_before", np.abs, "|lambda_1| at the start of training (after any pre-flossing)"),
+    "lambda1_end": ("lambda1_after", np.abs, "|lambda_1| after training"),
+    "gradient_start": ("grad_norm_before", np.log10, "log10 of the norm of dL/dh0 at the start of training"),
+}
+
+
+def shift(src: Source, quantity: str, *tasks: str) -> str:
+    """Each flossing mode against ``none`` on paired runs (same arch, task, horizon, seed), pooled
+    over horizons: the median paired difference of `quantity` with its interval and sign test."""
+    if quantity not in SHIFTS:
+        raise ValueError(f"unknown shift quantity {quantity!r}; known: {', '.join(SHIFTS)}")
+    column, transform, what = SHIFTS[quantity]
+    runs = src.runs[src.runs["task"].isin(tasks)] if tasks else src.runs
+    keys = ["arch", "task", "horizon", "seed"]
+    cells = []
+    for mode in order_flossing(runs["flossing"]):
+        if mode == "none":
+            continue
+        pairs = paired_outcomes(runs, "flossing", mode, "none", keys, value=column)
+        pairs = pairs.assign(value_a=transform(pairs["value_a"].astype(float)),
+                             value_b=transform(pairs["value_b"].astype(float)))
+        pairs = pairs[np.isfinite(pairs["value_a"]) & np.isfinite(pairs["value_b"])]
+        for (arch, task), cell in pairs.groupby(["arch", "task"], sort=True):
+            cells.append((arch, task, mode, cell, median_shift(cell["value_a"] - cell["value_b"])))
+    if not cells:
+        raise ValueError(f"no paired runs (flossing against none) with a {column} in {src.folder}")
+    holm = holm_adjust([c[4][3] for c in cells])
+    rows = []
+    for (arch, task, mode, cell, (median, low, high, p)), p_holm in zip(cells, holm):
+        rows.append([arch, task, mode, str(len(cell)), _fmt(cell["value_b"].median()), _fmt(cell["value_a"].median()),
+                     f"{_fmt(median)} [{_fmt(low)}, {_fmt(high)}]", f"{p:.3g}", f"{p_holm:.3g}"])
+    return (f"{what[0].upper() + what[1:]}: each flossing mode against `none` on the same arch, task, horizon "
+            "and seed, pooled over horizons; the median of the paired differences (flossed minus none) with its "
+            "distribution-free 95% interval; p: sign test on the nonzero differences; p Holm: adjusted for the "
+            f"table's {len(rows)} comparisons.\n\n"
+            + _markdown(["arch", "task", "flossing", "pairs", "median none", "median flossed",
+                         "median difference [95%]", "p", "p Holm"], rows))
 
 
 def best_lrs(src: Source, task: str) -> dict[str, float]:
@@ -374,7 +421,7 @@ def tuning(src: Source) -> str:
 KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
     "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
-    "h50": h50, "paired": paired, "versus": versus, "tracks": tracks, "tuning": tuning,
+    "h50": h50, "paired": paired, "shift": shift, "versus": versus, "tracks": tracks, "tuning": tuning,
 }  # fmt: skip
 
 

@@ -9,7 +9,8 @@ such place says why.
 - `wilson_interval` / `add_wilson_intervals`: Wilson 95% score interval of a success rate.
 - `h50_table`: per (arch, task, flossing), the horizon where the success rate crosses 0.5, from
   a logistic fit in log-horizon, with a stratified bootstrap interval and `bracketed`.
-- `paired_outcomes` / `discordance`: two sets of runs paired on shared keys, and their 2x2 cells.
+- `paired_outcomes` / `discordance`: two sets of runs paired on shared keys, and their 2x2 cells;
+  `median_shift`: the median paired difference of a quantity, with the sign test.
 - `mcnemar_table`: exact McNemar test of a flossing mode against ``none`` on paired seeds.
 - `tuning_table`: learning-rate choice from tuning runs (tuning.csv).
 - `geometric_horizons` / `horizon_grid`: ``{from, to, count}`` grids.
@@ -43,6 +44,7 @@ __all__ = [
     "discordance",
     "mcnemar_p_value",
     "mcnemar_table",
+    "median_shift",
     "paired_difference",
     "paired_outcomes",
     "success_counts",
@@ -399,25 +401,42 @@ def paired_difference(only_a: int, only_b: int, n_pairs: int, confidence: float 
             mcnemar_p_value(only_a, only_b))
 
 
-def paired_outcomes(runs: pd.DataFrame, column: str, a: str, b: str, keys: Sequence[str]) -> pd.DataFrame:
+def paired_outcomes(runs: pd.DataFrame, column: str, a: str, b: str, keys: Sequence[str],
+                    value: str | None = None) -> pd.DataFrame:
     """Runs with `column` == `a` paired with runs with `column` == `b` that share `keys` (e.g. a
     flossing mode against ``none`` on the same arch, task, horizon and seed; or two architectures
     on the same task, horizon and seed): one row per pair, `keys` then boolean `a` and `b`
-    (solved or not). Skipped runs are not trials; runs without a partner are left out.
+    (solved or not), and with `value` (a column of runs) its two values `value_a`, `value_b`.
+    Skipped runs are not trials; runs without a partner are left out.
     """
     keys = list(keys)
-    _check_columns(runs, keys + [column, "status"], "paired_outcomes")
+    _check_columns(runs, keys + [column, "status"] + ([value] if value else []), "paired_outcomes")
     df = _finished(runs)
     sides = []
-    for value in (a, b):
-        side = df[df[column] == value]
+    for name in (a, b):
+        side = df[df[column] == name]
         dup = side.duplicated(keys)
         if dup.any():
             first = side.loc[dup, keys + [column]].iloc[0].to_dict()
             raise ValueError(f"pairing needs one run per ({', '.join(keys + [column])}); repeated: {first}")
-        sides.append(side[keys].assign(**{"_solved": side["status"] == "solved"}))
+        picked = side[keys].assign(_solved=side["status"] == "solved")
+        sides.append(picked.assign(value=side[value]) if value else picked)
     pairs = sides[0].merge(sides[1], on=keys, suffixes=("_a", "_b"))
     return pairs.rename(columns={"_solved_a": "a", "_solved_b": "b"}).sort_values(keys, ignore_index=True)
+
+
+def median_shift(differences: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """The median of paired differences, its distribution-free interval and the sign test's p:
+    `(median, low, high, p)`. The interval is scipy's `quantile_test` interval of the median
+    (order statistics of the differences; no assumption on their shape). p is the sign test on
+    the nonzero differences (ties dropped, as Dixon & Mood 1946 do): whether one side is larger
+    more often than the other. That is `mcnemar_p_value`'s binomial test again, on the signs; with
+    many ties the interval can touch 0 while p is small (scipy's own p counts ties against)."""
+    x = np.asarray(differences, dtype=float)
+    if len(x) == 0:
+        raise ValueError("median_shift needs at least one paired difference")
+    ci = scipy.stats.quantile_test(x, q=0.0, p=0.5).confidence_interval(confidence)
+    return float(np.median(x)), float(ci.low), float(ci.high), mcnemar_p_value(int((x > 0).sum()), int((x < 0).sum()))
 
 
 def discordance(pairs: pd.DataFrame) -> dict[str, int]:
