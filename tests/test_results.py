@@ -182,6 +182,27 @@ def test_shift_pairs_a_quantity_of_flossed_and_unflossed_runs(tmp_path):
         report.render("<!-- table: shift f speed -->\n<!-- end table -->", tmp_path)
 
 
+def test_trend_ranks_the_metric_against_the_horizon_and_the_gap_between_two_architectures(tmp_path):
+    # "dense": error 0.01, 0.02, 0.1 then diverged (worst) at memories 1-4, one seed each: perfectly
+    # concordant, tau = 1, exact p = 2 / 4! = 0.0833. "lru": error 0.01 everywhere: the ratio
+    # dense / lru is 1, 2, 10, inf: the gap grows in every pair, tau = 1 again.
+    rows = []
+    for h, err in zip([1, 2, 3, 4], [0.01, 0.02, 0.1, None]):
+        for arch, value in (("dense", err), ("lru", 0.01)):
+            rows.append(dict(run_id=f"{arch}{h}", suite="z", arch=arch, task="teacher_student", horizon=h, flossing="none",
+                             seed=0, status="diverged" if value is None else "unsolved", success=0, metric=value,
+                             metric_name="relative_mse", higher_is_better=0, steps_to_success="", max_steps=100))
+    (tmp_path / "z").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "z" / "runs.csv", index=False)
+    out = report.render("<!-- table: trend z teacher_student -->\n<!-- end table -->", tmp_path)
+    assert "| dense | none | 4 | 0.01 | - | +1.00 | 0.0833 | 0.0833 |" in out
+    assert "| lru | none | 4 | 0.01 | 0.01 | - | - | - |" in out  # a constant metric: nothing to test
+    assert "adjusted for the table's 1 tests" in out
+    out = report.render("<!-- table: trend z teacher_student dense lru -->\n<!-- end table -->", tmp_path)
+    assert "| 3 (nu0 0.67) | 1 | 10 |" in out and "| 4 (nu0 0.75) | 1 | inf |" in out
+    assert "Trend over 4 pairs: tau +1.00, p = 0.0833." in out
+
+
 def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     # rnn at horizon 10: track "one" solves seeds 0-5, track "two" seeds 0-2; gru agrees in every
     # pair; a flossed run and a horizon only "one" ran have no partner and are left out.

@@ -17,6 +17,10 @@ Kinds:
 - ``lrgrid FOLDER TASK``: median final metric per architecture and learning rate of a
   learning-rate grid folder (``zucchet_orvieto/lr_grid``, made by the former
   ``scripts/lr_grid.py``; suites now tune with ``[tuning]``), the chosen rate in bold.
+- ``trend SUITE TASK [ARCH_A ARCH_B]``: per arch and flossing mode, Kendall's tau between the
+  horizon and the final metric (does it worsen as the horizon grows?), with Holm's adjustment;
+  with two architectures, the same for the ratio of their metrics on the same seed (does the
+  gap widen?).
 - ``lyapunov SUITE``: medians of lambda_1 at initialisation, after pre-flossing (the start
   of training) and after training, and of the norm of d loss / d h0 before and after training.
 - ``h50 SUITE [TASK ...]``: the scoreboard: h50 (the horizon where the success rate crosses
@@ -58,7 +62,7 @@ from zoo.bench.aggregate import NOT_RUN, aggregate, horizons, modes_by_task, ord
 from zoo.bench.record import read_runs
 from zoo.bench.render import h50_text, nu0
 from zoo.bench.stats import (
-    POOLED, discordance, holm_adjust, mcnemar_p_value, mcnemar_table, median_shift, paired_difference,
+    POOLED, discordance, holm_adjust, horizon_trend, mcnemar_p_value, mcnemar_table, median_shift, paired_difference,
     paired_outcomes,
     wilson_interval,
 )
@@ -182,6 +186,58 @@ def metric(src: Source, task: str) -> str:
     board = src.task(task)
     name = board["metric_name"].iloc[0]
     return f"Median {name}.\n\n" + _arch_by_horizon(board, task, lambda r: _fmt(r["median_metric"]))
+
+
+def trend(src: Source, task: str, arch_a: str | None = None, arch_b: str | None = None) -> str:
+    """Per (arch, flossing mode), whether the final metric worsens with the horizon; with two
+    architectures, whether the gap between them (A's metric over B's, paired by seed) widens."""
+    runs = src.runs[src.runs["task"] == task]
+    if runs.empty:
+        raise ValueError(f"no runs of task {task!r} in {src.folder}")
+    name, higher = runs["metric_name"].iloc[0], bool(runs["higher_is_better"].iloc[0])
+    if arch_a is not None:
+        return _gap_trend(runs, task, name, higher, arch_a, arch_b)
+    lo, hi = runs["horizon"].min(), runs["horizon"].max()
+    cells = [(arch, mode, cell, horizon_trend(cell["horizon"], cell["metric"], higher))
+             for (arch, mode), cell in runs.groupby(["arch", "flossing"], sort=True)]
+    # A metric that never changes ranks nothing: no test, and not one of the family Holm adjusts for.
+    p_values = np.array([c[3][1] for c in cells])
+    tested = np.isfinite(p_values)
+    holm = np.full(len(cells), np.nan)
+    holm[tested] = holm_adjust(p_values[tested])
+    rows = [[arch, mode, str(len(cell)), _fmt(cell.loc[cell["horizon"] == lo, "metric"].median()),
+             _fmt(cell.loc[cell["horizon"] == hi, "metric"].median()),
+             *((f"{tau:+.2f}", f"{p:.3g}", f"{p_holm:.3g}") if np.isfinite(p) else ("-", "-", "-"))]
+            for (arch, mode, cell, (tau, p)), p_holm in zip(cells, holm)]
+    return (f"Whether the final {name} worsens with the horizon: Kendall's tau-b between horizon and {name} "
+            f"({'lower' if higher else 'higher'} is worse; a diverged run counts as the worst), over every run; "
+            f"p: two-sided; p Holm: adjusted for the table's {int(tested.sum())} tests (\"-\": a metric that "
+            "never changes, nothing to test).\n\n"
+            + _markdown(["arch", "flossing", "runs", f"median at {_horizon(task, lo)}", f"median at {_horizon(task, hi)}",
+                         "tau", "p", "p Holm"], rows))
+
+
+def _gap_trend(runs: pd.DataFrame, task: str, name: str, higher: bool, arch_a: str, arch_b: str | None) -> str:
+    if arch_b is None:
+        raise ValueError("trend with architectures takes two: trend SUITE TASK ARCH_A ARCH_B")
+    runs = runs[runs["flossing"] == "none"]
+    pairs = paired_outcomes(runs, "arch", arch_a, arch_b, ["horizon", "seed"], value="metric")
+    if pairs.empty:
+        raise ValueError(f"no 'none' runs of {arch_a} and {arch_b} share a horizon and seed on {task!r}")
+    # log(A / B), oriented so that larger means A does worse; a diverged side is the worse one.
+    sign = -1.0 if higher else 1.0
+    worst = np.inf
+    a = np.log(pairs["value_a"].astype(float)).fillna(sign * worst)
+    b = np.log(pairs["value_b"].astype(float)).fillna(sign * worst)
+    gap = (sign * (a - b)).replace(np.nan, 0.0)  # both diverged: no gap
+    tau, p = horizon_trend(pairs["horizon"], gap, higher_is_better=False)
+    rows = [[_horizon(task, h), str(len(g)), _fmt(float(np.exp(sign * g.median())))]
+            for h, g in gap.groupby(pairs["horizon"])]
+    return (f"`{arch_a}` over `{arch_b}`: the ratio of their final {name} on the same seed (flossing `none`), "
+            f"{'below' if higher else 'above'} 1 where `{arch_a}` does worse; whether it grows with the horizon: "
+            "Kendall's tau-b between horizon and the log-ratio, two-sided.\n\n"
+            + _markdown([_horizon_name(task), "pairs", f"median {name} ratio"], rows)
+            + f"\nTrend over {len(pairs)} pairs: tau {tau:+.2f}, p = {p:.3g}.\n")
 
 
 LYAPUNOV_COLUMNS = {
@@ -421,7 +477,7 @@ def tuning(src: Source) -> str:
 KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
     "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
-    "h50": h50, "paired": paired, "shift": shift, "versus": versus, "tracks": tracks, "tuning": tuning,
+    "h50": h50, "paired": paired, "shift": shift, "trend": trend, "versus": versus, "tracks": tracks, "tuning": tuning,
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ such place says why.
   a logistic fit in log-horizon, with a stratified bootstrap interval and `bracketed`.
 - `paired_outcomes` / `discordance`: two sets of runs paired on shared keys, and their 2x2 cells;
   `median_shift`: the median paired difference of a quantity, with the sign test.
+- `horizon_trend`: Kendall's tau of a metric against the horizon (do runs get worse?).
 - `mcnemar_table`: exact McNemar test of a flossing mode against ``none`` on paired seeds.
 - `tuning_table`: learning-rate choice from tuning runs (tuning.csv).
 - `geometric_horizons` / `horizon_grid`: ``{from, to, count}`` grids.
@@ -39,6 +40,7 @@ __all__ = [
     "geometric_horizons",
     "h50_table",
     "holm_adjust",
+    "horizon_trend",
     "horizon_grid",
     "log_h50_batch",
     "discordance",
@@ -444,6 +446,16 @@ def discordance(pairs: pd.DataFrame) -> dict[str, int]:
     a, b = pairs["a"].astype(bool), pairs["b"].astype(bool)
     return {"n_pairs": len(pairs), "both": int((a & b).sum()), "neither": int((~a & ~b).sum()),
             "only_a": int((a & ~b).sum()), "only_b": int((~a & b).sum())}
+
+
+def horizon_trend(horizons: Sequence[float], metric: Sequence[float], higher_is_better: bool) -> tuple[float, float]:
+    """Whether runs do worse at longer horizons: Kendall's tau-b between the horizon and the
+    metric oriented so that larger is worse, and its two-sided p (scipy's `kendalltau`, which
+    handles the ties of a grid of horizons). A diverged run (metric NaN) counts as the worst."""
+    worse = -np.asarray(metric, dtype=float) if higher_is_better else np.asarray(metric, dtype=float)
+    worse = np.where(np.isnan(worse), np.inf, worse)  # ranks only: inf is simply the largest
+    result = scipy.stats.kendalltau(np.asarray(horizons, dtype=float), worse)
+    return float(result.statistic), float(result.pvalue)
 
 
 def mcnemar_table(runs: pd.DataFrame, *, by: Sequence[str] = PER_HORIZON) -> pd.DataFrame:
