@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.bench import leaderboard, report
+from zoo.bench import claims, leaderboard, report, tables
 from zoo.bench.runner import suite_run_ids
 from zoo.bench.suite import load_suite
 
@@ -82,8 +82,8 @@ def test_leaderboard_is_the_aggregate_of_its_runs(folder):
 
 
 def test_zucchet_rates_are_the_grids_choice():
-    grid = report.Source(BOARDS / "zucchet_orvieto" / "lr_grid")
-    best = report.best_lrs(grid, "teacher_student")
+    grid = tables.Source(BOARDS / "zucchet_orvieto" / "lr_grid")
+    best = tables.best_lrs(grid, "teacher_student")
     suite = load_suite(str(BOARDS / "zucchet_orvieto" / "suite.toml"), validate_models=False)
     for spec in suite.runs:
         assert spec.train.lr == pytest.approx(best[spec.arch]), spec.arch
@@ -266,14 +266,14 @@ def test_summary_metric_and_lyapunov_tables_against_hand_made_runs(tmp_path):
             for i, (a, h, seed, status, m, steps, wall, l0, l1, l2, g1, g2) in enumerate(cells)]
     (tmp_path / "h").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "h" / "runs.csv", index=False)
-    src = report.Source(tmp_path / "h")
+    src = tables.Source(tmp_path / "h")
     # 5 runs: 2 solved, 2 unsolved, 1 diverged; seeds 0-2; budgets 500 and 1000; 10800 s = 3.00 h.
-    assert report.summary(src).splitlines()[2] == "| 5 | 2 | 2 | 1 | 3 | 500/1000 | 3.00 |"
-    metric = report.metric(src, "delayed_copy")
+    assert tables.summary(src).splitlines()[2] == "| 5 | 2 | 2 | 1 | 3 | 500/1000 | 3.00 |"
+    metric = tables.metric(src, "delayed_copy")
     assert metric.startswith("Median bit_accuracy.")
     assert "| lru | 1 | - |" in metric  # the skipped horizon-20 run leaves no cell
     assert "| rnn | 0.75 | 0.55 |" in metric  # median of 0.9 and 0.6; the diverged run has no metric
-    lyap = report.lyapunov(src)
+    lyap = tables.lyapunov(src)
     # rnn medians: init (0.5, 0.3, 0.1, 0.2), before (0.4, 0.2, 0, 0.1), after (0.1, -0.1, -0.3),
     # grad before (2, 4, 6), grad after (4, 8).
     assert "| rnn | delayed_copy | none | 4 | 0.25 | 0.15 | -0.1 | 4 | 6 |" in lyap
@@ -288,18 +288,18 @@ def test_best_learning_rate_by_mean_log_metric(tmp_path):
                  metric_name="relative_mse", max_steps=10) for i, (lr, h, m) in enumerate(cells)]
     (tmp_path / "g").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "g" / "runs.csv", index=False)
-    src = report.Source(tmp_path / "g")
-    assert report.best_lrs(src, "teacher_student") == {"lru": 1e-3}
-    table = report.lrgrid(src, "teacher_student")
+    src = tables.Source(tmp_path / "g")
+    assert tables.best_lrs(src, "teacher_student") == {"lru": 1e-3}
+    table = tables.lrgrid(src, "teacher_student")
     assert "| lru | **0.01 / 1** | 0.2 / 0.2 | - / - |" in table
 
 
 def test_report_horizons_follow_the_one_convention():
     # Teacher-student: the memory time scale in steps, the eigenvalue floor nu0 = 1 - 1/h beside it.
-    assert report._horizon("teacher_student", 6.25) == "6.25 (nu0 0.84)"
-    assert report._horizon("teacher_student", 100) == "100 (nu0 0.99)"
-    assert report._horizon("delayed_copy", 40) == "40"
-    assert report._horizon_name("teacher_student") == "memory 1/(1-nu0) (steps)"
+    assert tables.horizon_label("teacher_student", 6.25) == "6.25 (nu0 0.84)"
+    assert tables.horizon_label("teacher_student", 100) == "100 (nu0 0.99)"
+    assert tables.horizon_label("delayed_copy", 40) == "40"
+    assert tables.horizon_header("teacher_student") == "memory 1/(1-nu0) (steps)"
 
 
 def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
@@ -309,13 +309,13 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     cells = [("none", h, [1, 1, 1, 1] if h <= 20 else [0, 0, 0, 0]) for h in (10, 20, 40, 80)]
     cells += [("pre", h, [1, 1, 1, 1]) for h in (10, 20, 40, 80)]
     _write_runs(tmp_path / "s", cells)
-    src = report.Source(tmp_path / "s")
-    table = report.h50(src)
+    src = tables.Source(tmp_path / "s")
+    table = tables.h50(src)
     row = next(line for line in table.splitlines() if line.startswith("| rnn |"))
     none_cell, pre_cell = [c.strip() for c in row.strip("|").split("|")][1:]
     assert none_cell.startswith(f"{(20 * 40) ** 0.5:.3g} [")  # 28.3 with its interval
     assert pre_cell.startswith("> 80")
-    paired = report.paired(src)
+    paired = claims.paired(src)
     from scipy.stats import binomtest
     p = binomtest(8, 8, 0.5).pvalue
     z = 1.959963984540054
@@ -329,12 +329,12 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     pd.DataFrame([{"arch": "rnn", "task": "delayed_copy", "flossing": "none", "lr": lr, "score": sc, "chosen": ch}
                   for lr, sc, ch in [(1e-3, "0.5", False), (3e-3, "1.0", True)]]).to_csv(
         tmp_path / "s" / "tuning.csv", index=False)
-    assert "| rnn | delayed_copy | none | 0.003 | 1.0 |" in report.tuning(src)
+    assert "| rnn | delayed_copy | none | 0.003 | 1.0 |" in tables.tuning(src)
     # A task that ran without flossing only has no "pre" column (the suite did not ask for one).
     runs = pd.read_csv(tmp_path / "s" / "runs.csv")
     extra = runs[runs.flossing == "none"].assign(task="adding", run_id=lambda r: "a" + r.run_id)
     pd.concat([runs, extra]).to_csv(tmp_path / "s" / "runs.csv", index=False)
-    header = report.h50(report.Source(tmp_path / "s")).split("\n\n")[1].splitlines()[0]
+    header = tables.h50(tables.Source(tmp_path / "s")).split("\n\n")[1].splitlines()[0]
     assert header == "| arch | adding (none) | delayed_copy (none) | delayed_copy (pre) |"
     # A SUITE with a "/" is a path from the repository root.
     assert report.render_block("summary leaderboard/long_horizon", tmp_path).startswith("| runs |")

@@ -1,0 +1,229 @@
+"""The descriptive tables of docs/results.md: what a suite's runs show, per block kind
+(`zoo.bench.report` lists the kinds and renders the blocks; the paired tests are in
+`zoo.bench.claims`). Each table is a pure function of a `Source`, a committed run folder."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.bench.aggregate import (
+    NOT_RUN,
+    aggregate,
+    horizons,
+    modes_by_task,
+    order_archs,
+    order_flossing,
+    scoreboard,
+)
+from zoo.bench.record import read_runs
+from zoo.bench.render import h50_text, nu0
+from zoo.bench.tuning import TUNING_CSV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    return f"{x:.{digits}g}"
+
+
+def horizon_label(task: str, h: float) -> str:
+    # One convention everywhere: the horizon in steps; the teacher's eigenvalue floor beside it.
+    return f"{fmt(h)} (nu0 {nu0(h):.2f})" if task == "teacher_student" and h > 0 else fmt(h)
+
+
+def horizon_header(task: str) -> str:
+    return "memory 1/(1-nu0) (steps)" if task == "teacher_student" else "horizon (steps)"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _arch_by_horizon(board: pd.DataFrame, task: str, cell: Callable[[pd.Series], str]) -> str:
+    """One row per (arch, flossing mode), one column per horizon."""
+    horizons = sorted(board["horizon"].unique())
+    one_mode = board["flossing"].nunique() == 1
+    rows = []
+    for (arch, mode), group in board.groupby(["arch", "flossing"], sort=True):
+        by_h = group.set_index("horizon")
+        label = arch if one_mode else f"{arch} ({mode})"
+        rows.append([label, *(cell(by_h.loc[h]) if h in by_h.index else "-" for h in horizons)])
+    return markdown_table([f"arch \\ {horizon_header(task)}", *(horizon_label(task, h) for h in horizons)], rows)
+
+
+def _horizon_by_mode(board: pd.DataFrame, task: str, cell: Callable[[pd.Series], str]) -> str:
+    """One row per (arch, horizon), one column per flossing mode; a single mode reads better across."""
+    modes = order_flossing(board["flossing"])
+    if len(modes) == 1:
+        return _arch_by_horizon(board, task, cell)
+    rows = []
+    for (arch, h), group in board.groupby(["arch", "horizon"], sort=True):
+        by_mode = group.set_index("flossing")
+        rows.append([arch, horizon_label(task, h), *(cell(by_mode.loc[m]) if m in by_mode.index else "-" for m in modes)])
+    return markdown_table(["arch", horizon_header(task), *modes], rows)
+
+
+def _rate(r: pd.Series) -> str:
+    return f"{r['success_rate']:.2f} ({int(r['successes'])}/{int(r['n_runs'])})"
+
+
+def locate(suite: str, root: Path) -> Path:
+    """A suite's folder: under `root` (``leaderboard/``), else a path from the repository root."""
+    folder = root / suite
+    if not (folder / "runs.csv").exists() and (ROOT / suite / "runs.csv").exists():
+        folder = ROOT / suite  # a path from the repository root (reruns/...)
+    return folder
+
+
+class Source:
+    """One leaderboard folder: its runs and their aggregate; `root` locates the folders a block
+    compares it with."""
+
+    def __init__(self, folder: Path, root: Path | None = None):
+        self.folder, self.root = folder, root if root is not None else folder.parent
+        path = folder / "runs.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run the suite first")
+        self.runs = read_runs(path)
+        self.runs = self.runs[self.runs["status"] != "skipped"]
+        self.board = aggregate(self.runs)
+
+    def task(self, task: str) -> pd.DataFrame:
+        board = self.board[self.board["task"] == task]
+        if board.empty:
+            raise ValueError(f"no runs of task {task!r}")
+        return board
+
+
+def summary(src: Source) -> str:
+    runs = src.runs
+    counts = runs["status"].value_counts()
+    rows = [[
+        str(len(runs)),
+        *(str(int(counts.get(s, 0))) for s in ("solved", "unsolved", "diverged")),
+        str(runs["seed"].nunique()),
+        "/".join(fmt(s) for s in sorted(runs["max_steps"].unique())),
+        f"{runs['wall_time_s'].sum() / 3600:.2f}",
+    ]]
+    return markdown_table(["runs", "solved", "unsolved", "diverged", "seeds", "max steps", "summed run time h"], rows)
+
+
+def success(src: Source, task: str) -> str:
+    return _horizon_by_mode(src.task(task), task, _rate)
+
+
+def longest(src: Source, task: str) -> str:
+    board = src.task(task)
+    modes = order_flossing(board["flossing"])
+    rows = []
+    for arch, cell in board.groupby("arch", sort=True):
+        first = cell.groupby("flossing")["longest_horizon"].first()
+        rows.append([arch, *(horizon_label(task, first[m]) if m in first and not math.isnan(first[m]) else "none" for m in modes)])
+    return markdown_table(["arch", *modes], rows)
+
+
+def steps(src: Source, task: str) -> str:
+    return _horizon_by_mode(src.task(task), task, lambda r: fmt(r["median_steps_to_success"]))
+
+
+def metric(src: Source, task: str) -> str:
+    board = src.task(task)
+    name = board["metric_name"].iloc[0]
+    return f"Median {name}.\n\n" + _arch_by_horizon(board, task, lambda r: fmt(r["median_metric"]))
+
+
+LYAPUNOV_COLUMNS = {
+    "lambda1_init": "lambda_1 at init",
+    "lambda1_before": "lambda_1 at start of training",
+    "lambda1_after": "lambda_1 after training",
+    "grad_norm_before": "norm of dL/dh0 at start",
+    "grad_norm_after": "norm of dL/dh0 after training",
+}
+
+
+def lyapunov(src: Source) -> str:
+    runs = src.runs
+    rows = []
+    for (arch, task, mode), cell in runs.groupby(["arch", "task", "flossing"], sort=True):
+        rows.append([arch, task, mode, str(len(cell)), *(fmt(cell[c].median()) for c in LYAPUNOV_COLUMNS)])
+    return "Medians over runs (natural log per step for lambda_1).\n\n" + markdown_table(
+        ["arch", "task", "flossing", "runs", *LYAPUNOV_COLUMNS.values()], rows
+    )
+
+
+def best_lrs(src: Source, task: str) -> dict[str, float]:
+    """Per arch, the rate with the best mean log-metric over horizons and seeds."""
+    runs = src.runs[src.runs["task"] == task]
+    sign = -1.0 if runs["higher_is_better"].iloc[0] == 1 else 1.0
+    # Diverged runs have no metric; they count as the worst outcome of their rate.
+    score = sign * np.log(runs["metric"].clip(lower=1e-12)).fillna(np.inf)
+    mean = score.groupby([runs["arch"], runs["lr"]]).mean()
+    return {arch: float(s.idxmin()[1]) for arch, s in mean.groupby(level=0)}
+
+
+def lrgrid(src: Source, task: str) -> str:
+    runs = src.runs[src.runs["task"] == task]
+    if runs.empty:
+        raise ValueError(f"no runs of task {task!r}")
+    lrs = sorted(runs["lr"].unique())
+    horizons = sorted(runs["horizon"].unique())
+    best = best_lrs(src, task)
+    rows = []
+    for arch, cell in runs.groupby("arch", sort=True):
+        row = [arch]
+        for lr in lrs:
+            med = cell[cell["lr"] == lr].groupby("horizon")["metric"].median()
+            text = " / ".join(fmt(med.get(h, math.nan)) for h in horizons)
+            row.append(f"**{text}**" if lr == best[arch] else text)
+        rows.append(row)
+    name = runs["metric_name"].iloc[0]
+    return (f"Median {name} at {horizon_header(task)} = {', '.join(horizon_label(task, h) for h in horizons)} (in that order); "
+            "the chosen rate in bold.\n\n" + markdown_table(["arch", *(f"lr {fmt(lr)}" for lr in lrs)], rows))
+
+
+def h50(src: Source, *tasks: str) -> str:
+    table = scoreboard(src.board, horizons(src.runs))
+    columns = modes_by_task(table)
+    columns = {t: columns.get(t, []) for t in tasks} if tasks else columns
+    several = any(len(modes) > 1 for modes in columns.values())
+    by_key = table.set_index(["arch", "task", "flossing"])
+    header = ["arch", *(f"{t} ({m})" if several else t for t, modes in columns.items() for m in modes)]
+    rows = []
+    for arch in order_archs(table["arch"]):
+        row = [arch]
+        for task, modes in columns.items():
+            for mode in modes:
+                r = by_key.loc[(arch, task, mode)] if (arch, task, mode) in by_key.index else None
+                if r is None or not r["ran"]:
+                    row.append(NOT_RUN)
+                    continue
+                value, interval = h50_text(r["h50"], r["h50_low"], r["h50_high"], r["bracketed"], r["h_min"], r["h_max"])
+                row.append(f"{value} [{interval}]" if interval else value)
+        rows.append(row)
+    return ("h50 in steps (the horizon's unit), bootstrap 95% interval in brackets; \"> H\": every horizon "
+            "up to H bridged; \"< H\": none was; \"*\": a crossing the grid does not bracket; \"no fit\": one "
+            "horizon or no fall.\n\n" + markdown_table(header, rows).replace("\u2013", "-"))
+
+
+def tuning(src: Source) -> str:
+    path = src.folder / TUNING_CSV
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: the suite has no [tuning] or it has not run")
+    table = pd.read_csv(path)
+    chosen = table[table["chosen"].astype(bool)]
+    rows = [[r.arch, r.task, r.flossing, fmt(r.lr), str(r.score)] for r in chosen.itertuples(index=False)]
+    lrs = ", ".join(fmt(v) for v in sorted(table["lr"].unique()))
+    return (f"The rate chosen from {lrs} on the tuning seeds' validation split (score: success rate, "
+            "median steps to success, median validation metric).\n\n"
+            + markdown_table(["arch", "task", "flossing", "chosen lr", "score"], rows))
