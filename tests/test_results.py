@@ -119,17 +119,27 @@ def _write_runs(folder: Path, cells) -> None:
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
 
 
+def _run(ok: bool, **fields) -> dict:
+    """One runs.csv row of a hand-made run, solved or not; `fields` override the defaults."""
+    row = dict(suite="s", task="delayed_copy", horizon=10, flossing="none", seed=0,
+               status="solved" if ok else "unsolved", success=int(ok), metric=0.9, metric_name="bit_accuracy",
+               steps_to_success=100 if ok else "", max_steps=500)
+    return {**row, **fields}
+
+
+def _save(folder: Path, rows: list[dict]) -> None:
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+
+
 def test_versus_pairs_two_architectures_by_horizon_and_seed(tmp_path):
     # Horizon 10: both solve seeds 0-2, only "a" seeds 3-5; horizon 20: only "b" seed 0, neither 1.
     # Seed 9 of "a" has no partner and is left out.
     solved = {("a", 10): [1, 1, 1, 1, 1, 1], ("b", 10): [1, 1, 1, 0, 0, 0], ("a", 20): [0, 0], ("b", 20): [1, 0]}
-    rows = [dict(run_id=f"{arch}{h}-{seed}", suite="v", arch=arch, task="delayed_copy", horizon=h, flossing="none",
-                 seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9, metric_name="bit_accuracy",
-                 steps_to_success=100 if ok else "", max_steps=500)
+    rows = [_run(ok, run_id=f"{arch}{h}-{seed}", arch=arch, horizon=h, seed=seed)
             for (arch, h), outcomes in solved.items() for seed, ok in enumerate(outcomes)]
     rows.append({**rows[0], "run_id": "a10-9", "seed": 9})
-    (tmp_path / "v").mkdir()
-    pd.DataFrame(rows).to_csv(tmp_path / "v" / "runs.csv", index=False)
+    _save(tmp_path / "v", rows)
     out = report.render("<!-- table: versus v delayed_copy a b -->\n<!-- end table -->", tmp_path)
     assert "| 10 | 6 | 1.00 (6/6) | 0.50 (3/6) | 3 | 0 | 0.25 |" in out  # p = 2 * 0.5^3
     assert "| 20 | 2 | 0.00 (0/2) | 0.50 (1/2) | 0 | 1 | 1 |" in out
@@ -145,12 +155,9 @@ def test_versus_pairs_two_schedules_of_one_network(tmp_path):
     # rnn flossed pre+during against its compute-matched control rnn_pre1500 (pre only), and the
     # rnn's own none runs, which must not enter the pairing.
     solved = {("rnn", "pre+during"): [1, 1, 1, 1], ("rnn_pre1500", "pre"): [1, 0, 0, 0], ("rnn", "none"): [0, 0, 0, 0]}
-    rows = [dict(run_id=f"{arch}{mode}-{seed}", suite="f", arch=arch, task="delayed_xor", horizon=32, flossing=mode,
-                 seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9, metric_name="bit_accuracy",
-                 steps_to_success=100 if ok else "", max_steps=500)
+    rows = [_run(ok, run_id=f"{arch}{mode}-{seed}", arch=arch, task="delayed_xor", horizon=32, flossing=mode, seed=seed)
             for (arch, mode), outcomes in solved.items() for seed, ok in enumerate(outcomes)]
-    (tmp_path / "f").mkdir()
-    pd.DataFrame(rows).to_csv(tmp_path / "f" / "runs.csv", index=False)
+    _save(tmp_path / "f", rows)
     out = report.render("<!-- table: versus f delayed_xor rnn:pre+during rnn_pre1500:pre -->\n<!-- end table -->", tmp_path)
     assert "| 32 | 4 | 1.00 (4/4) | 0.25 (1/4) | 3 | 0 | 0.25 |" in out
     assert "`rnn (pre+during)` against `rnn_pre1500 (pre)`" in out
@@ -165,12 +172,10 @@ def test_shift_pairs_a_quantity_of_flossed_and_unflossed_runs(tmp_path):
     for seed in range(6):
         for mode, lam, steps in (("pre", -0.1, 100), ("none", -0.5 - seed / 100, 300 + 100 * seed)):
             ok = not (mode == "none" and seed == 5)
-            rows.append(dict(run_id=f"{mode}-{seed}", suite="f", arch="rnn", task="delayed_copy", horizon=40,
-                             flossing=mode, seed=seed, status="solved" if ok else "unsolved", success=int(ok),
-                             metric=0.9, metric_name="bit_accuracy", steps_to_success=steps if ok else "",
-                             max_steps=2000, lambda1_before=lam, grad_norm_before=1e-3))
-    (tmp_path / "f").mkdir()
-    pd.DataFrame(rows).to_csv(tmp_path / "f" / "runs.csv", index=False)
+            rows.append(_run(ok, run_id=f"{mode}-{seed}", arch="rnn", horizon=40, flossing=mode, seed=seed,
+                             steps_to_success=steps if ok else "", max_steps=2000, lambda1_before=lam,
+                             grad_norm_before=1e-3))
+    _save(tmp_path / "f", rows)
     out = report.render("<!-- table: shift f lambda1_start -->\n<!-- end table -->", tmp_path)
     # |lambda_1| differences 0.1 - (0.5 + s/100): all six negative, median -0.425; at n = 6 the 95%
     # interval is the whole range (x_(1), x_(6)) (coverage 1 - 2 / 2^6); p = 2 / 2^6 = 0.03125.
@@ -189,11 +194,10 @@ def test_trend_ranks_the_metric_against_the_horizon_and_the_gap_between_two_arch
     rows = []
     for h, err in zip([1, 2, 3, 4], [0.01, 0.02, 0.1, None]):
         for arch, value in (("dense", err), ("lru", 0.01)):
-            rows.append(dict(run_id=f"{arch}{h}", suite="z", arch=arch, task="teacher_student", horizon=h, flossing="none",
-                             seed=0, status="diverged" if value is None else "unsolved", success=0, metric=value,
-                             metric_name="relative_mse", higher_is_better=0, steps_to_success="", max_steps=100))
-    (tmp_path / "z").mkdir()
-    pd.DataFrame(rows).to_csv(tmp_path / "z" / "runs.csv", index=False)
+            rows.append(_run(False, run_id=f"{arch}{h}", arch=arch, task="teacher_student", horizon=h,
+                             status="diverged" if value is None else "unsolved", metric=value,
+                             metric_name="relative_mse", higher_is_better=0, max_steps=100))
+    _save(tmp_path / "z", rows)
     out = report.render("<!-- table: trend z teacher_student -->\n<!-- end table -->", tmp_path)
     assert "| dense | none | 4 | 0.01 | - | +1.00 | 0.0833 | 0.0833 |" in out
     assert "| lru | none | 4 | 0.01 | 0.01 | - | - | - |" in out  # a constant metric: nothing to test
@@ -209,15 +213,12 @@ def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     solved = {("one", "rnn"): [1, 1, 1, 1, 1, 1], ("two", "rnn"): [1, 1, 1, 0, 0, 0],
               ("one", "gru"): [1, 0, 1], ("two", "gru"): [1, 0, 1]}
     for track in ("one", "two"):
-        rows = [dict(run_id=f"{arch}-{seed}", suite=track, arch=arch, task="delayed_copy", horizon=10,
-                     flossing="none", seed=seed, status="solved" if ok else "unsolved", success=ok, metric=0.9,
-                     metric_name="bit_accuracy", steps_to_success=100 if ok else "", max_steps=500)
+        rows = [_run(ok, run_id=f"{arch}-{seed}", suite=track, arch=arch, seed=seed)
                 for (t, arch), outcomes in solved.items() if t == track for seed, ok in enumerate(outcomes)]
         if track == "one":
             rows += [{**rows[3], "run_id": "pre", "flossing": "pre", "status": "unsolved", "success": 0},
                      {**rows[3], "run_id": "h80", "horizon": 80}]
-        (tmp_path / track).mkdir()
-        pd.DataFrame(rows).to_csv(tmp_path / track / "runs.csv", index=False)
+        _save(tmp_path / track, rows)
     out = report.render("<!-- table: tracks one two delayed_copy -->\n<!-- end table -->", tmp_path)
     assert "adjusted for all 2 (arch, task) comparisons, of which the 1 where every pair agrees" in out
     # p = binomtest(3, 3) = 0.25; Holm over two: 0.5; Wilson intervals of 6/6 and 3/6.

@@ -67,8 +67,9 @@ def _summed_seconds(path) -> float:
 
 def describe_suites() -> list[str]:
     """One line per shipped suite: name, runs, the reference's summed run time, description."""
-    lines, width = [], max(map(len, list_suites()), default=0)
-    for name in list_suites():
+    names = list_suites()
+    lines, width = [], max(map(len, names), default=0)
+    for name in names:
         try:
             raw = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
         except (OSError, tomllib.TOMLDecodeError):

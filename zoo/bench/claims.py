@@ -26,6 +26,17 @@ from zoo.bench.stats import (
 from zoo.bench.tables import Source, fmt, horizon_header, horizon_label, locate, markdown_table
 
 
+def _rate_ci(k: int, n: int) -> str:
+    """A success rate with its Wilson 95% interval."""
+    low, high = wilson_interval(k, n)
+    return f"{k / n:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _points(diff: float, low: float, high: float) -> str:
+    """A difference in success rate and its interval, in percentage points."""
+    return f"{100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
+
+
 def paired(src: Source) -> str:
     pairs = mcnemar_table(src.runs, by=POOLED)
     if pairs.empty:
@@ -35,17 +46,14 @@ def paired(src: Source) -> str:
     for r, p_holm in zip(pairs.itertuples(index=False), holm):
         n = int(r.n_pairs)
         with_f, without = int(r.both + r.flossing_only), int(r.both + r.none_only)
-        (fl, fh), (nl, nh) = wilson_interval(with_f, n), wilson_interval(without, n)
-        rows.append([r.arch, r.task, r.flossing, str(n),
-                     f"{without / n:.2f} [{nl:.2f}, {nh:.2f}]", f"{with_f / n:.2f} [{fl:.2f}, {fh:.2f}]",
+        rows.append([r.arch, r.task, r.flossing, str(n), _rate_ci(without, n), _rate_ci(with_f, n),
                      str(int(r.flossing_only)), str(int(r.none_only)), f"{r.p_value:.3g}", f"{p_holm:.3g}"])
     pooled = []
     for mode, group in pairs.groupby("flossing", sort=False):
         n, fo, no = (int(group[c].sum()) for c in ("n_pairs", "flossing_only", "none_only"))
         diff, low, high, p = paired_difference(fo, no, n)
         pooled.append(f"- Pooled, `{mode}` against `none`: {n} pairs, {fo} solved only with flossing, {no} only "
-                      f"without; difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, "
-                      f"{100 * high:+.1f}], exact sign test p = {p:.3g}.")
+                      f"without; difference in success rate {_points(diff, low, high)}, exact sign test p = {p:.3g}.")
     return ("Pairs share arch, task, horizon and seed (same initialisation and data), pooled over horizons; "
             "success rates with Wilson 95% intervals; p: exact McNemar test on the discordant pairs; "
             f"p Holm: adjusted for the table's {len(rows)} comparisons (Holm 1979).\n\n"
@@ -87,7 +95,7 @@ def versus(src: Source, task: str, side_a: str, side_b: str, mode: str = "none")
             "McNemar test on the discordant pairs.\n\n"
             + markdown_table([horizon_header(task), "pairs", a, b, f"only {a} solved", f"only {b} solved", "p"], rows)
             + f"\nPooled over horizons: {len(pairs)} pairs, {only_a} solved only by `{a}`, {only_b} only by "
-              f"`{b}`; difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] "
+              f"`{b}`; difference in success rate {_points(diff, low, high)} "
               f"(exact, conditional on the discordant pairs), p = {p:.3g}.\n")
 
 
@@ -111,8 +119,7 @@ def tracks(src: Source, other_suite: str, *tasks: str) -> str:
         if c["only_a"] + c["only_b"] == 0:
             same += 1  # every pair agrees: nothing to test, and a row that says so for 30 lines
             continue
-        (al, ah), (bl, bh) = wilson_interval(ka, n), wilson_interval(kb, n)
-        rows.append([arch, task, str(n), f"{ka / n:.2f} [{al:.2f}, {ah:.2f}]", f"{kb / n:.2f} [{bl:.2f}, {bh:.2f}]",
+        rows.append([arch, task, str(n), _rate_ci(ka, n), _rate_ci(kb, n),
                      str(c["only_a"]), str(c["only_b"]), f"{p:.3g}", f"{p_holm:.3g}"])
     pooled = []
     for task in sorted({cell[0] for cell in cells}):
@@ -120,7 +127,7 @@ def tracks(src: Source, other_suite: str, *tasks: str) -> str:
         n, only_a, only_b = (sum(c[k] for c in counts) for k in ("n_pairs", "only_a", "only_b"))
         diff, low, high, p = paired_difference(only_a, only_b, n)
         pooled.append(f"- `{task}`, every architecture: {n} pairs, {only_a} solved only in `{a}`, {only_b} only in "
-                      f"`{b}`; difference {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}], p = {p:.3g}.")
+                      f"`{b}`; difference {_points(diff, low, high)}, p = {p:.3g}.")
     return (f"Each architecture in `{a}` against itself in `{b}`, flossing `none`: pairs share task, horizon "
             "and seed (the same data), pooled over the horizons both ran; success rates with Wilson 95% "
             "intervals; p: exact McNemar test on the discordant pairs; p Holm: adjusted for all "

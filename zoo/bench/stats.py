@@ -421,7 +421,7 @@ def paired_outcomes(runs: pd.DataFrame, column: str, a: str, b: str, keys: Seque
         if dup.any():
             first = side.loc[dup, keys + [column]].iloc[0].to_dict()
             raise ValueError(f"pairing needs one run per ({', '.join(keys + [column])}); repeated: {first}")
-        picked = side[keys].assign(_solved=side["status"] == "solved")
+        picked = side[keys].assign(_solved=_solved(side).astype(bool))
         sides.append(picked.assign(value=side[value]) if value else picked)
     pairs = sides[0].merge(sides[1], on=keys, suffixes=("_a", "_b"))
     return pairs.rename(columns={"_solved_a": "a", "_solved_b": "b"}).sort_values(keys, ignore_index=True)
