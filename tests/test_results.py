@@ -226,7 +226,7 @@ def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     assert "| gru |" not in out
     # Pooled: 9 pairs, 3 against 0: +33.3 points; exact interval of 3 in 3 is [0.025^(1/3), 1],
     # mapped by (2 theta - 1) * 3 / 9.
-    assert "9 pairs, 3 solved only in `one`, 0 only in `two`; difference +33.3 points [-13.8, +33.3], p = 0.25." in out
+    assert "9 pairs, 3 solved only in `one`, 0 only in `two`; difference in success rate +33.3 points [-13.8, +33.3] (exact, conditional on the discordant pairs), p = 0.25." in out
 
 
 def test_report_tables_against_a_hand_made_board(tmp_path):
@@ -326,7 +326,7 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     # Pooled: 8 of 8 discordant pairs; the exact interval of 8 in 8 is [0.025^(1/8), 1], mapped by
     # (2 theta - 1) * 8 / 16 to [0.131, 0.5].
     assert (f"16 pairs, 8 solved only with flossing, 0 only without; difference in success rate +50.0 points "
-            f"[+{100 * (2 * 0.025 ** (1 / 8) - 1) / 2:.1f}, +50.0], exact sign test p = {p:.3g}.") in paired
+            f"[+{100 * (2 * 0.025 ** (1 / 8) - 1) / 2:.1f}, +50.0] (exact, conditional on the discordant pairs), p = {p:.3g}.") in paired
     pd.DataFrame([{"arch": "rnn", "task": "delayed_copy", "flossing": "none", "lr": lr, "score": sc, "chosen": ch}
                   for lr, sc, ch in [(1e-3, "0.5", False), (3e-3, "1.0", True)]]).to_csv(
         tmp_path / "s" / "tuning.csv", index=False)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from zoo.bench.aggregate import order_flossing
 from zoo.bench.stats import (
+    BASELINE,
     POOLED,
     discordance,
     holm_adjust,
@@ -32,9 +33,12 @@ def _rate_ci(k: int, n: int) -> str:
     return f"{k / n:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def _points(diff: float, low: float, high: float) -> str:
-    """A difference in success rate and its interval, in percentage points."""
-    return f"{100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
+def _difference(only_a: int, only_b: int, n_pairs: int) -> str:
+    """A pooled paired difference in success rate, in percentage points, with its exact interval
+    and McNemar p (`stats.paired_difference`)."""
+    diff, low, high, p = paired_difference(only_a, only_b, n_pairs)
+    return (f"difference in success rate {100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] "
+            f"(exact, conditional on the discordant pairs), p = {p:.3g}")
 
 
 def paired(src: Source) -> str:
@@ -51,20 +55,18 @@ def paired(src: Source) -> str:
     pooled = []
     for mode, group in pairs.groupby("flossing", sort=False):
         n, fo, no = (int(group[c].sum()) for c in ("n_pairs", "flossing_only", "none_only"))
-        diff, low, high, p = paired_difference(fo, no, n)
         pooled.append(f"- Pooled, `{mode}` against `none`: {n} pairs, {fo} solved only with flossing, {no} only "
-                      f"without; difference in success rate {_points(diff, low, high)}, exact sign test p = {p:.3g}.")
+                      f"without; {_difference(fo, no, n)}.")
     return ("Pairs share arch, task, horizon and seed (same initialisation and data), pooled over horizons; "
             "success rates with Wilson 95% intervals; p: exact McNemar test on the discordant pairs; "
             f"p Holm: adjusted for the table's {len(rows)} comparisons (Holm 1979).\n\n"
             + markdown_table(["arch", "task", "flossing", "pairs", "success none", "success flossed",
                          "only flossed solved", "only none solved", "p", "p Holm"], rows)
-            + "\nEvery pair of the table together (the interval is conditional on the number of "
-              "discordant pairs, Clopper-Pearson; the test is of the null that flossing changes no pair's "
+            + "\nEvery pair of the table together (the test is of the null that flossing changes no pair's "
               "odds):\n\n" + "\n".join(pooled) + "\n")
 
 
-def versus(src: Source, task: str, side_a: str, side_b: str, mode: str = "none") -> str:
+def versus(src: Source, task: str, side_a: str, side_b: str, mode: str = BASELINE) -> str:
     """Two architectures on the same seeds (same data: a seed draws the task's data, and the teacher
     where the task draws one per seed), per horizon and pooled: the paired test of an architecture
     claim. A side is ``ARCH`` (in flossing `mode`) or ``ARCH:MODE``, so that two schedules of one
@@ -90,13 +92,11 @@ def versus(src: Source, task: str, side_a: str, side_b: str, mode: str = "none")
                      str(c["only_a"]), str(c["only_b"]), f"{mcnemar_p_value(c['only_a'], c['only_b']):.3g}"])
     pooled = discordance(pairs)
     only_a, only_b = pooled["only_a"], pooled["only_b"]
-    diff, low, high, p = paired_difference(only_a, only_b, len(pairs))
     return (f"`{a}` against `{b}`, flossing `{mode}` unless named, paired by horizon and seed; p: exact "
             "McNemar test on the discordant pairs.\n\n"
             + markdown_table([horizon_header(task), "pairs", a, b, f"only {a} solved", f"only {b} solved", "p"], rows)
             + f"\nPooled over horizons: {len(pairs)} pairs, {only_a} solved only by `{a}`, {only_b} only by "
-              f"`{b}`; difference in success rate {_points(diff, low, high)} "
-              f"(exact, conditional on the discordant pairs), p = {p:.3g}.\n")
+              f"`{b}`; {_difference(only_a, only_b, len(pairs))}.\n")
 
 
 def tracks(src: Source, other_suite: str, *tasks: str) -> str:
@@ -104,7 +104,7 @@ def tracks(src: Source, other_suite: str, *tasks: str) -> str:
     other = Source(locate(other_suite, src.root), src.root)
     a, b = src.folder.name, other.folder.name
     runs = pd.concat([src.runs.assign(track=a), other.runs.assign(track=b)], ignore_index=True)
-    runs = runs[(runs["flossing"] == "none") & (runs["task"].isin(tasks) if tasks else True)]
+    runs = runs[(runs["flossing"] == BASELINE) & (runs["task"].isin(tasks) if tasks else True)]
     cells = []
     for (task, arch), group in runs.groupby(["task", "arch"], sort=True):
         pairs = paired_outcomes(group, "track", a, b, ["horizon", "seed"])
@@ -125,9 +125,8 @@ def tracks(src: Source, other_suite: str, *tasks: str) -> str:
     for task in sorted({cell[0] for cell in cells}):
         counts = [cell[2] for cell in cells if cell[0] == task]
         n, only_a, only_b = (sum(c[k] for c in counts) for k in ("n_pairs", "only_a", "only_b"))
-        diff, low, high, p = paired_difference(only_a, only_b, n)
         pooled.append(f"- `{task}`, every architecture: {n} pairs, {only_a} solved only in `{a}`, {only_b} only in "
-                      f"`{b}`; difference {_points(diff, low, high)}, p = {p:.3g}.")
+                      f"`{b}`; {_difference(only_a, only_b, n)}.")
     return (f"Each architecture in `{a}` against itself in `{b}`, flossing `none`: pairs share task, horizon "
             "and seed (the same data), pooled over the horizons both ran; success rates with Wilson 95% "
             "intervals; p: exact McNemar test on the discordant pairs; p Holm: adjusted for all "
@@ -135,7 +134,7 @@ def tracks(src: Source, other_suite: str, *tasks: str) -> str:
             "shown.\n\n"
             + markdown_table(["arch", "task", "pairs", f"success {a}", f"success {b}", f"only {a} solved",
                          f"only {b} solved", "p", "p Holm"], rows)
-            + "\nPooled per task (the interval conditional on the discordant pairs, Clopper-Pearson):\n\n"
+            + "\nPooled per task:\n\n"
             + "\n".join(pooled) + "\n")
 
 
@@ -158,9 +157,9 @@ def shift(src: Source, quantity: str, *tasks: str) -> str:
     keys = ["arch", "task", "horizon", "seed"]
     cells = []
     for mode in order_flossing(runs["flossing"]):
-        if mode == "none":
+        if mode == BASELINE:
             continue
-        pairs = paired_outcomes(runs, "flossing", mode, "none", keys, value=column)
+        pairs = paired_outcomes(runs, "flossing", mode, BASELINE, keys, value=column)
         pairs = pairs.assign(value_a=transform(pairs["value_a"].astype(float)),
                              value_b=transform(pairs["value_b"].astype(float)))
         pairs = pairs[np.isfinite(pairs["value_a"]) & np.isfinite(pairs["value_b"])]
@@ -213,7 +212,7 @@ def trend(src: Source, task: str, arch_a: str | None = None, arch_b: str | None 
 def _gap_trend(runs: pd.DataFrame, task: str, name: str, higher: bool, arch_a: str, arch_b: str | None) -> str:
     if arch_b is None:
         raise ValueError("trend with architectures takes two: trend SUITE TASK ARCH_A ARCH_B")
-    runs = runs[runs["flossing"] == "none"]
+    runs = runs[runs["flossing"] == BASELINE]
     pairs = paired_outcomes(runs, "arch", arch_a, arch_b, ["horizon", "seed"], value="metric")
     if pairs.empty:
         raise ValueError(f"no 'none' runs of {arch_a} and {arch_b} share a horizon and seed on {task!r}")
