@@ -18,7 +18,7 @@ from zoo.bench.cli import main
 from zoo.bench.compare import compare_runs, wilson
 from zoo.bench.errors import ConfigError, DiskFullError
 from zoo.bench.outdir import check_out_dir
-from zoo.bench.render import arch_colors
+from zoo.bench.plots import arch_colors
 from zoo.bench.spec import RunSpec, TrainSettings
 from zoo.bench.suite import _check_field, parse_suite
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from zoo.bench import render
+from zoo.bench import labels, plots, render
 from zoo.bench.curves import CURVES_CSV, append_curve
 from zoo.bench.leaderboard import RUNS_COLUMNS, aggregate, render_html, write_leaderboard
 
@@ -128,7 +128,7 @@ def test_scoreboard_cells_show_h50_and_its_interval_from_horizons_csv(tmp_path):
     assert crossing["spans"]["v"] == f"{SYMMETRIC_H50:.3g}" == "28.3"
     assert breaks.loc[("rnn", "delayed_copy", "none"), "h50"] == pytest.approx(SYMMETRIC_H50, rel=1e-6)
     low, high = breaks.loc[("rnn", "delayed_copy", "none"), ["h50_low", "h50_high"]]
-    assert crossing["spans"]["ci"] == f"{render._fmt_h(low)}\u2013{render._fmt_h(high)}"
+    assert crossing["spans"]["ci"] == f"{labels.fmt_h(low)}\u2013{labels.fmt_h(high)}"
     assert float(crossing["data-value"]) == pytest.approx(SYMMETRIC_H50)
     assert "crossing" in crossing["class"] and "bracketed: yes" in crossing["title"]
     assert cells[("my_plugin", "delayed_copy", "pre")]["spans"]["v"] == "28.3"
@@ -169,7 +169,7 @@ def test_scoreboard_cells_show_h50_and_its_interval_from_horizons_csv(tmp_path):
     ((6.25, 3.125, 12.5, True, 3.125, 100), ("6.25", "3.12\u201312.5")),
 ])  # fmt: skip
 def test_h50_text(args, expected):
-    assert render.h50_text(*args) == expected
+    assert labels.h50_text(*args) == expected
 
 
 def test_off_grid_cells_sort_just_beyond_the_grid_end_they_passed():
@@ -200,7 +200,7 @@ def band_points(page: str, arch: str, task: str, mode: str) -> list[tuple[float,
 
 def to_rate(y: float) -> float:
     """Pixel row -> rate through the panel's own two reference rows."""
-    y0, y1 = render.rate_to_y(0.0), render.rate_to_y(1.0)
+    y0, y1 = plots.rate_to_y(0.0), plots.rate_to_y(1.0)
     return (y - y0) / (y1 - y0)
 
 
@@ -304,13 +304,13 @@ def test_every_built_in_task_has_a_horizon_label_with_a_unit():
     import tasks
 
     for name in tasks.list_tasks():
-        assert name in render.HORIZON_LABELS and render.HORIZON_LABELS[name].endswith("(steps)"), name
+        assert name in labels.HORIZON_LABELS and labels.HORIZON_LABELS[name].endswith("(steps)"), name
 
 
 def test_mode_colours_differ_and_known_modes_keep_theirs():
-    colors = render.mode_colors(["pre", "zeta", "none", "alpha", "pre+during"])
+    colors = plots.mode_colors(["pre", "zeta", "none", "alpha", "pre+during"])
     assert list(colors) == ["none", "pre", "pre+during", "alpha", "zeta"]
-    assert len(set(colors.values())) == 5 and colors["none"] == render.MODE_COLORS["none"]
+    assert len(set(colors.values())) == 5 and colors["none"] == plots.MODE_COLORS["none"]
 
 
 # -------------------------------------------------------------------------------- in a browser

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from zoo.bench.aggregate import BOARD_COLUMNS, aggregate, horizons, order_flossing
 from zoo.bench.curves import CURVES_CSV, read_curves
+from zoo.bench.labels import fmt_num
 from zoo.bench.record import COLUMNS as RUNS_COLUMNS
 from zoo.bench.record import read_runs
-from zoo.bench.render import _fmt_num, render_html
+from zoo.bench.render import render_html
 
 __all__ = ["BOARD_COLUMNS", "RUNS_COLUMNS", "aggregate", "order_flossing", "read_runs", "render_html",
            "write_leaderboard", "write_page"]
@@ -38,11 +39,11 @@ def write_leaderboard(out_dir: Path, *, title: str | None = None, description: s
     csv_path = out_dir / "leaderboard.csv"
     html_path = out_dir / "leaderboard.html"
     # Integral horizons/steps print as "100", not "100.0"; others keep full precision (repr).
-    text = board.to_csv(index=False, float_format=lambda x: _fmt_num(x, precise=True), lineterminator="\n")
+    text = board.to_csv(index=False, float_format=lambda x: fmt_num(x, precise=True), lineterminator="\n")
     _atomic_write(csv_path, text)
     breaks = horizons(runs)
     _atomic_write(out_dir / "horizons.csv", breaks.to_csv(
-        index=False, float_format=lambda x: _fmt_num(x, precise=True), lineterminator="\n"))
+        index=False, float_format=lambda x: fmt_num(x, precise=True), lineterminator="\n"))
     curves_path = out_dir / CURVES_CSV
     curves = read_curves(curves_path) if curves_path.exists() else None
     _atomic_write(html_path, render_html(runs, board, title, description, breaks=breaks, curves=curves))

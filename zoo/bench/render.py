@@ -1,106 +1,37 @@
 """The leaderboard page: a scoreboard of breaking horizons, small-multiple plots with interval
-bands, sortable tables and on-demand learning curves, around the template in page/.
+bands (`zoo.bench.plots`), sortable tables and on-demand learning curves, around the template
+in page/.
 
 The page has no external dependencies at all (inline CSS, JS and SVG), so it opens from disk
-on an offline machine and can be attached to a CI run as one file. Colours, orders and axis
-labels are derived for any architecture and task, plugins included. The plots are SVG written
-here (they show without JS); only the learning curves are drawn by the page's JS, on a click,
-from compact JSON that the browser parses only then.
+on an offline machine and can be attached to a CI run as one file. Only the learning curves are
+drawn by the page's JS, on a click, from compact JSON that the browser parses only then.
 """
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
-import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
 import pandas as pd
 
 from zoo.bench.aggregate import (
-    BRIDGED_RATE, NOT_ASKED, NOT_BRIDGED, NOT_RUN, finished, longest_table, modes_by_task, order_archs, order_flossing, scoreboard,
+    NOT_ASKED,
+    NOT_BRIDGED,
+    NOT_RUN,
+    finished,
+    longest_table,
+    modes_by_task,
+    order_archs,
+    order_flossing,
+    scoreboard,
 )
 from zoo.bench.aggregate import horizons as horizon_table
+from zoo.bench.labels import esc, fmt_num, h50_text, horizon_label, horizon_text
+from zoo.bench.plots import arch_colors, legend, mode_colors, task_block
 from zoo.bench.record import STATUSES, normalise
-
-# SVG stroke-dasharray per flossing mode: solid / dashed / dash-dot; other modes dotted.
-DASHES = {"none": "", "pre": "7 4", "pre+during": "9 3 2 3"}
-_UNKNOWN_DASH = "2 3"
-# A second, colour-independent cue for flossing: marker shape.
-MARKERS = {"none": "circle", "pre": "square", "pre+during": "diamond"}
-# Within a panel (one architecture) colour tells the flossing modes apart (Paul Tol's bright
-# scheme, colour-blind safe); other modes take the rest of it in name order.
-MODE_COLORS = {"none": "#4477aa", "pre": "#ee6677", "pre+during": "#228833"}
-_MORE_MODE_COLORS = ["#aa3377", "#66ccee", "#ccbb44", "#bbbbbb"]
-# Ten well-separated colours (matplotlib's tab10); an architecture's colour depends on its name only.
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
-
-
-def arch_colors(archs: Iterable[str]) -> dict[str, str]:
-    """A colour per architecture, from a hash of its name: the same on every page, for any name.
-
-    Names whose palette slot is taken on this page move to the next free slot; beyond ten
-    architectures, further hues are spread by the golden ratio.
-    """
-    colors: dict[str, str] = {}
-    taken: set[int] = set()
-    for a in sorted(set(archs)):
-        slot = int(hashlib.sha1(a.encode()).hexdigest(), 16) % len(PALETTE)
-        for i in range(len(PALETTE)):
-            if (slot + i) % len(PALETTE) not in taken:
-                slot = (slot + i) % len(PALETTE)
-                taken.add(slot)
-                colors[a] = PALETTE[slot]
-                break
-        else:
-            hue = (len(colors) * 0.618034) % 1.0
-            r, g, b = colorsys.hls_to_rgb(hue, 0.45, 0.65)
-            colors[a] = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
-    return colors
-
-
-def mode_colors(modes: Iterable[str]) -> dict[str, str]:
-    """A colour per flossing mode: the known modes fixed, others from the rest in their order."""
-    ordered = order_flossing(modes)
-    extra = iter(_MORE_MODE_COLORS * (1 + len(ordered) // len(_MORE_MODE_COLORS)))
-    return {m: MODE_COLORS[m] if m in MODE_COLORS else next(extra) for m in ordered}
-
-
-# What the horizon means, per built-in task (units in parentheses); read from each task's docstring.
-HORIZON_LABELS = {
-    "delayed_copy": "delay d (steps)",
-    "delayed_xor": "delay d (steps)",
-    "teacher_student": "memory time scale 1/(1−ν₀) (steps)",
-    "mnist1d": "blank steps appended (steps)",
-    "smnist": "sequence length (steps)",
-    "psmnist": "sequence length (steps)",
-    "adding": "lag from the first marked value to the read-out (steps)",
-    "selective_copy": "stretch the tokens are scattered over (steps)",
-    "associative_recall": "gap from the last pair to the first query (steps)",
-    "sdigits": "blank steps after the 64 pixels (steps)",
-}
-
-
-def horizon_label(task: str) -> str:
-    """The x-axis label of a task's panels, with its unit (a plugin task's: "horizon (steps)")."""
-    return HORIZON_LABELS.get(task, "horizon (steps)")
-
-
-def nu0(horizon: float) -> float:
-    """The teacher's eigenvalue floor of a teacher-student memory time scale: nu0 = 1 - 1/horizon."""
-    return 1 - 1 / horizon
-
-
-def horizon_text(task: str, h: float) -> str:
-    """A horizon as the page shows it; teacher-student's with nu0 beside it."""
-    if task == "teacher_student" and h > 0:
-        return f"{_fmt_num(h)} (ν₀ {nu0(h):.2f})"
-    return _fmt_num(h)
 
 
 @cache
@@ -109,67 +40,8 @@ def _asset(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Formatting helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _fmt_num(x: object, *, precise: bool = False, digits: int = 4) -> str:
-    """Short, human number text; '' for missing. ``precise`` keeps all digits (for CSV)."""
-    if x is None or x is pd.NA:
-        return ""
-    x = float(x)
-    if math.isnan(x):
-        return ""
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return repr(x) if precise else f"{x:.{digits}g}"
-
-
-def _is_missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
-
-
-def _e(text: object) -> str:
-    """Escape for both element text and quoted attribute values."""
-    return html.escape("" if _is_missing(text) else str(text), quote=True)
-
-
-# --------------------------------------------------------------------------------------------
 # The scoreboard: h50 with its interval per architecture x task, flossing modes side by side
 # --------------------------------------------------------------------------------------------
-
-
-def _fmt_h(x: float) -> str:
-    """A fitted horizon to 3 significant digits, without exponents (137, 42.4, 6.25)."""
-    if math.isinf(x):
-        return "\u221e"
-    return f"{x:.0f}" if x >= 99.5 else f"{x:.3g}"
-
-
-def h50_text(h50: float, h50_low: float, h50_high: float, bracketed: bool, h_min: float,
-             h_max: float) -> tuple[str, str]:
-    """(value, interval) as the scoreboard shows an h50 (conventions of stats.h50_table).
-
-    inf -> "> h_max" (every horizon of the grid bridged), 0 -> "< h_min" (none bridged),
-    nan -> "no fit"; a finite crossing the grid does not bracket gets a "*". The interval is
-    "low–high" (ends 0 or ∞ where resamples fell off the grid); it is left out when it says no
-    more than the value (an off-grid value whose every resample fell off the same side).
-    """
-    if math.isnan(h50):
-        return "no fit", ""
-    if math.isinf(h50):
-        value = f"> {_fmt_num(h_max)}"
-    elif h50 == 0:
-        value = f"< {_fmt_num(h_min)}"
-    else:
-        value = _fmt_h(h50) + ("" if bracketed else "*")
-    if (math.isinf(h50) or h50 == 0) and h50_low == h50_high == h50:
-        return value, ""
-    if math.isnan(h50_low) or math.isnan(h50_high):
-        return value, ""
-    return value, f"{_fmt_h(h50_low)}\u2013{_fmt_h(h50_high)}"
 
 
 def _h50_sort_key(row) -> str:
@@ -193,9 +65,9 @@ def _h50_tip(row) -> str:
         return f"{where}: no crossing fitted ({why})"
     lines = [
         where,
-        f"h50 {_fmt_num(row.h50)}, bootstrap 95% interval {_fmt_num(row.h50_low)} to {_fmt_num(row.h50_high)}",
-        f"grid: {row.n_horizons} horizons from {_fmt_num(row.h_min)} to {_fmt_num(row.h_max)}; "
-        f"bracketed: {'yes' if row.bracketed else 'no'}",
+        f"h50 {fmt_num(row.h50)}, bootstrap 95% interval {fmt_num(row.h50_low)} to {fmt_num(row.h50_high)}",
+        (f"grid: {row.n_horizons} horizons from {fmt_num(row.h_min)} to {fmt_num(row.h_max)}; "
+         f"bracketed: {'yes' if row.bracketed else 'no'}"),
     ]
     if not math.isnan(row.p_mcnemar):
         lines.append(f"McNemar against none on the same seeds, pooled over horizons: p = {row.p_mcnemar:.3g}")
@@ -203,15 +75,15 @@ def _h50_tip(row) -> str:
 
 
 def _h50_cell(row) -> str:
-    tip = _e(_h50_tip(row))
-    key = _e(_h50_sort_key(row))
+    tip = esc(_h50_tip(row))
+    key = esc(_h50_sort_key(row))
     if not row.ran:
-        return f'<td class="num h50 notrun" data-value="" title="{tip}">{_e(NOT_RUN)}</td>'
+        return f'<td class="num h50 notrun" data-value="" title="{tip}">{esc(NOT_RUN)}</td>'
     value, interval = h50_text(row.h50, row.h50_low, row.h50_high, row.bracketed, row.h_min, row.h_max)
     kind = ("nofit" if math.isnan(row.h50) else "beyond" if math.isinf(row.h50) else "below" if row.h50 == 0
             else "crossing" if row.bracketed else "unbracketed")
-    ci = f'<span class="ci">{_e(interval)}</span>' if interval else ""
-    return (f'<td class="num h50 {kind}" data-value="{key}" title="{tip}"><span class="v">{_e(value)}</span>'
+    ci = f'<span class="ci">{esc(interval)}</span>' if interval else ""
+    return (f'<td class="num h50 {kind}" data-value="{key}" title="{tip}"><span class="v">{esc(value)}</span>'
             f"{ci}</td>")
 
 
@@ -235,15 +107,15 @@ def _scoreboard_html(board: pd.DataFrame, breaks: pd.DataFrame) -> str:
     col = 1
     for task, modes in columns.items():
         top.append(f'<th colspan="{len(modes)}" scope="colgroup" class="tgroup">{_wrap_name(task)}'
-                   f'<span class="unit">{_e(horizon_label(task))}</span></th>')
+                   f'<span class="unit">{esc(horizon_label(task))}</span></th>')
         for i, mode in enumerate(modes):
             first = ' class="g0"' if i == 0 else ""
             sub.append(f'<th scope="col" data-col="{col}" tabindex="0"{first} '
-                       f'title="{_e(f"h50 of {task} with flossing {mode}; click to sort")}">{_e(mode)}</th>')
+                       f'title="{esc(f"h50 of {task} with flossing {mode}; click to sort")}">{esc(mode)}</th>')
             col += 1
     body = []
     for arch in order_archs(table["arch"]):
-        row = [f'<td class="arch">{_e(arch)}</td>']
+        row = [f'<td class="arch">{esc(arch)}</td>']
         for task, modes in columns.items():
             for i, mode in enumerate(modes):
                 cell = _h50_cell(cells[(arch, task, mode)])
@@ -251,225 +123,10 @@ def _scoreboard_html(board: pd.DataFrame, breaks: pd.DataFrame) -> str:
         body.append("<tr>" + "".join(row) + "</tr>")
     return (
         '<div class="tablewrap"><table class="sortable scoreboard" id="scoreboard">'
-        f"<caption>{_e(SCOREBOARD_CAPTION)}</caption>"
+        f"<caption>{esc(SCOREBOARD_CAPTION)}</caption>"
         f"<thead><tr>{''.join(top)}</tr><tr>{''.join(sub)}</tr></thead>"
         "<tbody>\n" + "\n".join(body) + "\n</tbody></table></div>"
     )
-
-
-# --------------------------------------------------------------------------------------------
-# SVG plots: per task a grid of small panels, one per architecture, flossing modes overlaid
-# --------------------------------------------------------------------------------------------
-
-# Panel geometry in SVG user units; the SVG scales to its grid cell through the viewBox.
-# A panel is drawn about 190 px wide: 220 units keep 10-unit tick labels legible (about 8.5 px).
-_W, _H = 220, 150
-_ML, _MR, _MT, _MB = 26, 8, 22, 19
-_GLYPH = 5.6  # units per glyph of a 10-unit tick label
-
-
-class _XScale:
-    """Horizon -> pixel. Log when the horizons span more than 10x (delays 10..1000), else linear."""
-
-    def __init__(self, horizons: Sequence[float]):
-        hs = sorted({float(h) for h in horizons if not math.isnan(h)}) or [1.0]
-        lo, hi = hs[0], hs[-1]
-        self.log = lo > 0 and hi / lo > 10
-        self.horizons = hs
-        if self.log:
-            pad = (math.log10(hi) - math.log10(lo)) * 0.05
-            self.lo, self.hi = math.log10(lo) - pad, math.log10(hi) + pad
-        else:
-            pad = (hi - lo) * 0.06 if hi > lo else max(abs(lo) * 0.1, 0.5)
-            self.lo, self.hi = lo - pad, hi + pad
-
-    def __call__(self, h: float) -> float:
-        v = math.log10(h) if self.log else h
-        return _ML + (v - self.lo) / (self.hi - self.lo) * (_W - _ML - _MR)
-
-    def ticks(self) -> list[float]:
-        """The horizons themselves when their labels fit; otherwise round numbers."""
-        if len(self.horizons) <= 12 and self._labels_fit(self.horizons):
-            return self.horizons
-        return self._log_ticks() if self.log else self._linear_ticks()
-
-    def _labels_fit(self, ticks: Sequence[float]) -> bool:
-        xs = [self(t) for t in ticks]
-        widths = [len(_fmt_num(t)) * _GLYPH + 4 for t in ticks]
-        return all(
-            xs[i + 1] - xs[i] >= (widths[i] + widths[i + 1]) / 2 for i in range(len(xs) - 1)
-        )
-
-    def _log_ticks(self) -> list[float]:
-        lo, hi = 10**self.lo, 10**self.hi
-        for mantissas in ([1, 2, 5], [1, 3], [1]):
-            ticks = [
-                m * 10.0**k
-                for k in range(math.floor(self.lo), math.ceil(self.hi) + 1)
-                for m in mantissas
-                if lo <= m * 10.0**k <= hi
-            ]
-            if self._labels_fit(ticks):
-                return ticks
-        return ticks
-
-    def _linear_ticks(self) -> list[float]:
-        for target in (6, 4, 3):
-            ticks = _nice_ticks(self.lo, self.hi, target)
-            if self._labels_fit(ticks):
-                return ticks
-        return ticks
-
-
-def _nice_ticks(lo: float, hi: float, target: int) -> list[float]:
-    """Round-number ticks (1, 2, 2.5, 5 x 10^k steps) covering [lo, hi]."""
-    raw = (hi - lo) / max(target - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.ceil(lo / step) * step
-    n = int(math.floor((hi - start) / step + 1e-9)) + 1
-    return [round(start + i * step, 12) for i in range(n)]
-
-
-def rate_to_y(rate: float) -> float:
-    """Success rate -> pixel row of a panel (0 at the bottom of the plot area, 1 at its top)."""
-    return _MT + (1.0 - rate) * (_H - _MT - _MB)
-
-
-def _marker(shape: str, x: float, y: float, color: str) -> str:
-    common = f'fill="{color}" stroke="#fff" stroke-width="1"'
-    if shape == "square":
-        return f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" {common}/>'
-    if shape == "diamond":
-        pts = f"{x:.1f},{y - 4:.1f} {x + 4:.1f},{y:.1f} {x:.1f},{y + 4:.1f} {x - 4:.1f},{y:.1f}"
-        return f'<polygon points="{pts}" {common}/>'
-    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.4" {common}/>'
-
-
-def _task_block(task: str, rows: pd.DataFrame, acolors: dict[str, str], mcolors: dict[str, str]) -> str:
-    """One task: its axes' meaning once, then a panel per architecture on shared axes."""
-    xs = _XScale(rows["horizon"].tolist())
-    xlabel = "horizon: " + horizon_label(task) + (" \u2014 log scale" if xs.log else "")
-    if task == "teacher_student":  # the teacher's eigenvalue floor of each time scale on the grid
-        xlabel += "; \u03bd\u2080 at the grid: " + ", ".join(
-            f"{_fmt_num(h)} \u2192 {nu0(h):.2f}" for h in xs.horizons if h > 0)
-    axes = _svg_axes(xs)
-    panels = "\n".join(
-        _svg_panel(task, arch, rows[rows["arch"] == arch], xs, axes, acolors[arch], mcolors)
-        for arch in order_archs(rows["arch"])
-    )
-    return (
-        f'<section class="task-block" data-task="{_e(task)}"><h3>{_e(task)} '
-        f'<span class="axisnote">x: {_e(xlabel)} \u00b7 y: success rate over seeds, band: Wilson 95% interval'
-        f"</span></h3>\n"
-        f'<div class="panels">\n{panels}\n</div></section>'
-    )
-
-
-def _svg_panel(task: str, arch: str, rows: pd.DataFrame, xs: _XScale, axes: str, color: str,
-               mcolors: dict[str, str]) -> str:
-    """One architecture on one task: success rate vs horizon, a band and a line per flossing mode."""
-    parts = [
-        f'<svg class="panel" data-task="{_e(task)}" data-arch="{_e(arch)}" viewBox="0 0 {_W} {_H}" role="img" '
-        f'aria-label="{_e(f"success rate against horizon, {arch} on {task}")}">',
-        f'<rect class="swatch" x="{_ML}" y="6" width="9" height="9" fill="{color}"/>'
-        f'<text class="ptitle" x="{_ML + 13}" y="14.5">{_e(arch)}</text>',
-        axes,
-    ]
-    modes = [m for m in order_flossing(rows["flossing"])]
-    # Series often sit on exactly 0 or 1: a 1.4 px vertical dodge of the lines keeps each visible
-    # (the bands are not dodged: they are the intervals).
-    for i, mode in enumerate(modes):
-        sel = rows[rows["flossing"] == mode].dropna(subset=["horizon"]).sort_values("horizon")
-        dodge = (i - (len(modes) - 1) / 2) * 1.4
-        parts.append(_svg_series(arch, mode, sel, xs, mcolors[mode], dodge))
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _svg_axes(xs: _XScale) -> str:
-    """The axes every panel of a task shares (the same text in each)."""
-    x0, x1, y0, y1 = _ML, _W - _MR, rate_to_y(0.0), rate_to_y(1.0)
-    out = [f'<rect class="plotbg" x="{x0}" y="{y1:.1f}" width="{x1 - x0}" height="{y0 - y1:.1f}"/>']
-    for r in (0.0, 0.25, 0.5, 0.75, 1.0):
-        cls = "grid thresh" if r == BRIDGED_RATE else "grid"
-        out.append(f'<line class="{cls}" x1="{x0}" x2="{x1}" y1="{rate_to_y(r):.1f}" y2="{rate_to_y(r):.1f}"/>')
-        if r in (0.0, 0.5, 1.0):
-            out.append(f'<text class="tick" x="{x0 - 4}" y="{rate_to_y(r) + 3.5:.1f}" text-anchor="end">{r:g}</text>')
-    for t in xs.ticks():
-        x = xs(t)
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{y1:.1f}" y2="{y0:.1f}"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{y0 + 13:.1f}" text-anchor="middle">{_e(_fmt_num(t))}</text>')
-    out.append(f'<path class="axis" d="M{x0} {y1:.1f}V{y0:.1f}H{x1}"/>')
-    return "\n".join(out)
-
-
-def _svg_series(arch: str, mode: str, sel: pd.DataFrame, xs: _XScale, color: str, dodge: float) -> str:
-    dash = DASHES.get(mode, _UNKNOWN_DASH)
-    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-    out = [f'<g class="series" data-flossing="{_e(mode)}">', _svg_band(sel, xs, color)]
-    pts = [(xs(h), rate_to_y(r) + dodge) for h, r in zip(sel["horizon"], sel["success_rate"])]
-    if len(pts) > 1:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.8"{dash_attr}/>')
-    shape = MARKERS.get(mode, "circle")
-    for (x, y), row in zip(pts, sel.itertuples()):
-        diverged = f", {row.diverged} diverged" if row.diverged else ""
-        tip = (
-            f"{arch} \u00b7 flossing {mode} \u00b7 horizon {horizon_text(row.task, row.horizon)}\n"
-            f"{row.successes} of {row.n_runs} runs solved{diverged}: success rate {row.success_rate:.2f}, "
-            f"Wilson 95% {row.ci_low:.2f}\u2013{row.ci_high:.2f}\nclick: learning curves"
-        )
-        out.append(f'<g class="pt" data-cfg="{row.Index}"><title>{_e(tip)}</title>{_marker(shape, x, y, color)}</g>')
-    out.append("</g>")
-    return "\n".join(out)
-
-
-# A band of a single horizon is this many px wide (an interval bar).
-_BAR_HALF_WIDTH = 3.0
-
-
-def _svg_band(sel: pd.DataFrame, xs: _XScale, color: str) -> str:
-    """The Wilson interval of every horizon as one polygon: ci_high left to right, ci_low back."""
-    xs_px = [xs(h) for h in sel["horizon"]]
-    if not xs_px:
-        return ""
-    if len(xs_px) == 1:
-        xs_px = [xs_px[0] - _BAR_HALF_WIDTH, xs_px[0] + _BAR_HALF_WIDTH]
-        lows, highs = [sel["ci_low"].iloc[0]] * 2, [sel["ci_high"].iloc[0]] * 2
-    else:
-        lows, highs = sel["ci_low"].tolist(), sel["ci_high"].tolist()
-    upper = [f"{x:.2f},{rate_to_y(h):.2f}" for x, h in zip(xs_px, highs)]
-    lower = [f"{x:.2f},{rate_to_y(lo):.2f}" for x, lo in zip(reversed(xs_px), reversed(lows))]
-    return f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{color}"/>'
-
-
-def _legend(archs: Sequence[str], modes: Sequence[str], acolors: dict[str, str], mcolors: dict[str, str]) -> str:
-    """Filters: architecture chips hide/show its panels, flossing chips hide/show a mode's series."""
-    items = []
-    for a in archs:
-        swatch = f'<svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="{acolors[a]}"/></svg>'
-        items.append(f'<button type="button" class="lg-arch" data-arch="{_e(a)}" title="click to hide/show its panels">'
-                     f'{swatch}{_e(a)}</button>')
-    styles = []
-    for m in modes:
-        dash = DASHES.get(m, _UNKNOWN_DASH)
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        sample = (
-            f'<svg width="46" height="14" aria-hidden="true"><rect x="1" y="1" width="44" height="12" '
-            f'fill="{mcolors[m]}" class="band"/><line x1="1" x2="45" y1="7" y2="7" stroke="{mcolors[m]}" '
-            f'stroke-width="2"{dash_attr}/>{_marker(MARKERS.get(m, "circle"), 23, 7, mcolors[m])}</svg>'
-        )
-        styles.append(f'<button type="button" class="lg-mode" data-flossing="{_e(m)}" '
-                      f'title="click to hide/show this mode">{sample}flossing: {_e(m)}</button>')
-    return (
-        '<div class="legend"><div class="lg-row"><span class="lg-head">architecture</span>'
-        + "".join(items)
-        + '</div><div class="lg-row"><span class="lg-head">flossing</span>'
-        + "".join(styles)
-        + '<span class="lg-style"><svg width="30" height="12" aria-hidden="true"><line x1="1" x2="29" y1="6" y2="6" class="thresh-sample"/></svg>0.5 = "bridged" threshold</span>'
-        + "</div></div>"
-    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,33 +218,33 @@ def _cell(value: object, col: str, task: str = "") -> str:
     number (a horizon with nu0 beside it, a rounded rate) or is missing (data-value="" sorts last)."""
     if value == NOT_RUN or value == NOT_BRIDGED:  # two kinds of "no horizon", told apart by look and word
         cls = "notrun" if value == NOT_RUN else "notbridged"
-        return f'<td class="num {cls}" data-value="">{_e(value)}</td>'
+        return f'<td class="num {cls}" data-value="">{esc(value)}</td>'
     if isinstance(value, str):
-        return f"<td>{_e(value)}</td>"
-    text = _fmt_num(value)
+        return f"<td>{esc(value)}</td>"
+    text = fmt_num(value)
     if not text:
         return '<td class="num" data-value="">\u2013</td>'  # en dash for missing
     if col == "success_rate":  # the rate as a bar behind its number (page.css reads --p)
         pct = max(0.0, min(1.0, float(value))) * 100
-        return (f'<td class="num rate" data-value="{_fmt_num(value, digits=6)}" style="--p:{pct:.1f}%">'
+        return (f'<td class="num rate" data-value="{fmt_num(value, digits=6)}" style="--p:{pct:.1f}%">'
                 f"{float(value):.2f}</td>")
     shown = text
     if col == "horizon" or col == "longest_horizon" or col.startswith("flossing: "):
         shown = horizon_text(task, float(value))
-    number = _fmt_num(value, digits=6) if math.isfinite(value) else f"{float(value)}".replace("inf", "Infinity")
-    key = "" if shown == text and math.isfinite(value) else f' data-value="{_e(number)}"'
-    return f'<td class="num"{key}>{_e(shown)}</td>'
+    number = fmt_num(value, digits=6) if math.isfinite(value) else f"{float(value)}".replace("inf", "Infinity")
+    key = "" if shown == text and math.isfinite(value) else f' data-value="{esc(number)}"'
+    return f'<td class="num"{key}>{esc(shown)}</td>'
 
 
 def _wrap_name(name: str) -> str:
     # Long snake_case headers may break after an underscore, so 14 columns fit a laptop screen.
-    return _e(name).replace("_", "_<wbr>")
+    return esc(name).replace("_", "_<wbr>")
 
 
 def _table(df: pd.DataFrame, table_id: str, caption: str, *, compact: bool = False, cfg: bool = False) -> str:
     """A sortable table; with `cfg`, each row carries its board row (data-cfg) for the curves viewer."""
     head = "".join(
-        f'<th scope="col" data-col="{i}" tabindex="0" title="{_e(_COLUMN_HELP.get(c, "click to sort"))}">'
+        f'<th scope="col" data-col="{i}" tabindex="0" title="{esc(_COLUMN_HELP.get(c, "click to sort"))}">'
         f"{_wrap_name(c)}</th>"
         for i, c in enumerate(df.columns)
     )
@@ -597,8 +254,8 @@ def _table(df: pd.DataFrame, table_id: str, caption: str, *, compact: bool = Fal
         for i, row in enumerate(df.itertuples(index=False))
     )
     return (
-        f'<div class="tablewrap{" compact" if compact else ""}"><table class="sortable" id="{_e(table_id)}">'
-        f"<caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f'<div class="tablewrap{" compact" if compact else ""}"><table class="sortable" id="{esc(table_id)}">'
+        f"<caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>\n{body}\n</tbody></table></div>"
     )
 
@@ -623,7 +280,7 @@ def _summary(runs: pd.DataFrame, board: pd.DataFrame) -> str:
     status = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("solved", "unsolved", "diverged"))
     return (
         f"<strong>{len(fin)}</strong> runs \u00b7 {len(board)} configurations \u00b7 "
-        f"{fin['arch'].nunique()} architectures \u00b7 {fin['task'].nunique()} tasks \u00b7 {_e(status)}"
+        f"{fin['arch'].nunique()} architectures \u00b7 {fin['task'].nunique()} tasks \u00b7 {esc(status)}"
     )
 
 
@@ -650,14 +307,14 @@ def render_html(runs: pd.DataFrame, board: pd.DataFrame, title: str, description
     acolors = arch_colors(fin["arch"].unique())
     mcolors = mode_colors(board["flossing"])
     tasks = sorted(set(board["task"]))
-    notes = "".join(f"<li>{_e(n)}</li>" for n in _skipped_notes(runs))
+    notes = "".join(f"<li>{esc(n)}</li>" for n in _skipped_notes(runs))
     payload = curves_payload(board, runs, curves)
     if len(board):
         score = "<h2>Scoreboard: the horizon where each architecture breaks</h2>" + _scoreboard_html(board, breaks)
-        blocks = "\n".join(_task_block(t, board[board["task"] == t], acolors, mcolors) for t in tasks)
+        blocks = "\n".join(task_block(t, board[board["task"] == t], acolors, mcolors) for t in tasks)
         plots = (
             "<h2>Success rate against horizon</h2>"
-            + _legend(order_archs(board["arch"]), order_flossing(board["flossing"]), acolors, mcolors)
+            + legend(order_archs(board["arch"]), order_flossing(board["flossing"]), acolors, mcolors)
             + blocks
         )
         tables = (
@@ -671,10 +328,10 @@ def render_html(runs: pd.DataFrame, board: pd.DataFrame, title: str, description
         plots = '<p class="empty">No finished runs yet \u2014 nothing to plot.</p>'
         tables = "<h2>Full leaderboard</h2>" + _table(board, "board", "no finished runs yet")
     return _asset("page.html").format(
-        title=_e(title),
-        description=f'<p class="about">{_e(description)}</p>' if description else "",
+        title=esc(title),
+        description=f'<p class="about">{esc(description)}</p>' if description else "",
         summary=_summary(runs, board),
-        curves_note=_e(CURVES_NOTE[payload is not None]),
+        curves_note=esc(CURVES_NOTE[payload is not None]),
         notes=f'<ul class="notes">{notes}</ul>' if notes else "",
         scoreboard=score,
         plots=plots,

@@ -20,8 +20,8 @@ from zoo.bench.aggregate import (
     order_flossing,
     scoreboard,
 )
+from zoo.bench.labels import h50_text, nu0
 from zoo.bench.record import read_runs
-from zoo.bench.render import h50_text, nu0
 from zoo.bench.tuning import TUNING_CSV
 
 ROOT = Path(__file__).resolve().parents[2]
