@@ -229,6 +229,18 @@ def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     assert "9 pairs, 3 solved only in `one`, 0 only in `two`; difference in success rate +33.3 points [-13.8, +33.3] (exact, conditional on the discordant pairs), p = 0.25." in out
 
 
+def test_params_lists_each_architecture_in_every_track(tmp_path):
+    # "one": rnn at 100 parameters on one task and 120 on another, gru at 300; "two": rnn at 400 only.
+    _save(tmp_path / "one", [_run(True, run_id="a", arch="rnn", n_params=100),
+                             _run(True, run_id="b", arch="rnn", task="mnist1d", n_params=120),
+                             _run(False, run_id="c", arch="gru", n_params=300)])
+    _save(tmp_path / "two", [_run(True, run_id="a", arch="rnn", n_params=400)])
+    out = report.render("<!-- table: params one two -->\n<!-- end table -->", tmp_path)
+    assert "| arch | one | two |" in out
+    assert "| rnn | 100-120 | 400 |" in out
+    assert "| gru | 300 | - |" in out
+
+
 def test_report_tables_against_a_hand_made_board(tmp_path):
     """The table code itself, on runs whose answers are known."""
     _write_runs(tmp_path / "s", [("none", 10, [1, 1, 0, 1]), ("none", 20, [0, 0, 1, 0]), ("pre", 10, [1, 1])])

@@ -41,6 +41,8 @@ Kinds:
   pooled over horizons per (arch, task): both success rates, the discordant pairs, the exact
   McNemar p-value with Holm's adjustment over the table; flossing ``none`` only.
 - ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
+- ``params SUITE [OTHER ...]``: trainable parameters per architecture (the range over its runs)
+  in SUITE and in each OTHER track, side by side.
 
 SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``; ``zucchet_orvieto/lr_grid``),
 else a path from the repository root (``reruns/anchors``).
@@ -64,6 +66,7 @@ from zoo.bench.tables import (
     lrgrid,
     lyapunov,
     metric,
+    params,
     steps,
     success,
     summary,
@@ -77,6 +80,7 @@ KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
     "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
     "h50": h50, "paired": paired, "shift": shift, "trend": trend, "versus": versus, "tracks": tracks, "tuning": tuning,
+    "params": params,
 }  # fmt: skip
 
 

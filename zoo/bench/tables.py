@@ -119,6 +119,23 @@ def summary(src: Source) -> str:
     return markdown_table(["runs", "solved", "unsolved", "diverged", "seeds", "max steps", "summed run time h"], rows)
 
 
+def params(src: Source, *others: str) -> str:
+    """Parameters per architecture in this suite and in each of `others` (tracks of the same
+    tasks): the range over its runs, which differ by the task's input and output sizes."""
+    sources = [src, *(Source(locate(other, src.root), src.root) for other in others)]
+    archs = order_archs(pd.concat([s.runs["arch"] for s in sources]))
+    rows = []
+    for arch in archs:
+        row = [arch]
+        for s in sources:
+            n = s.runs.loc[s.runs["arch"] == arch, "n_params"].dropna()
+            low, high = (fmt(n.min()), fmt(n.max())) if len(n) else ("-", "-")
+            row.append(low if low == high else f"{low}-{high}")
+        rows.append(row)
+    return ("Trainable parameters per architecture, over the tasks' input and output sizes.\n\n"
+            + markdown_table(["arch", *(s.folder.name for s in sources)], rows))
+
+
 def success(src: Source, task: str) -> str:
     return _horizon_by_mode(src.task(task), task, _rate)
 
