@@ -22,7 +22,7 @@ from zoo.bench.suite import load_suite
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = ROOT / "leaderboard"
 # The committed reference results: suite outputs, and every leaderboard among them.
-REFERENCES = ["flossing_paper", "long_horizon", "long_horizon_matched", "zucchet_orvieto"]
+REFERENCES = ["flossing_paper", "long_horizon", "long_horizon_matched", "long_horizon_stacked", "zucchet_orvieto"]
 FOLDERS = [BOARDS / name for name in REFERENCES]
 ALL_FOLDERS = FOLDERS  # (zucchet_orvieto/lr_grid has runs, no leaderboard: rates are not pooled)
 
