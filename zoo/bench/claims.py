@@ -24,7 +24,7 @@ from zoo.bench.stats import (
     paired_outcomes,
     wilson_interval,
 )
-from zoo.bench.tables import Source, fmt, horizon_header, horizon_label, locate, markdown_table
+from zoo.bench.tables import Source, fmt, horizon_header, horizon_label, markdown_table
 
 
 def _rate_ci(k: int, n: int) -> str:
@@ -101,7 +101,7 @@ def versus(src: Source, task: str, side_a: str, side_b: str, mode: str = BASELIN
 
 def tracks(src: Source, other_suite: str, *tasks: str) -> str:
     """Each architecture against itself in another track, paired by task, horizon and seed."""
-    other = Source(locate(other_suite, src.root), src.root)
+    other = Source.named(other_suite, src.root)
     a, b = src.folder.name, other.folder.name
     runs = pd.concat([src.runs.assign(track=a), other.runs.assign(track=b)], ignore_index=True)
     runs = runs[(runs["flossing"] == BASELINE) & (runs["task"].isin(tasks) if tasks else True)]

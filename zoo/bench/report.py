@@ -61,7 +61,6 @@ from zoo.bench.tables import (
     ROOT,
     Source,
     h50,
-    locate,
     longest,
     lrgrid,
     lyapunov,
@@ -89,7 +88,7 @@ def render_block(spec: str, root: Path) -> str:
     kind, suite, *rest = spec.split()
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
-    return KINDS[kind](Source(locate(suite, root), root), *rest)
+    return KINDS[kind](Source.named(suite, root), *rest)
 
 
 def render(text: str, root: Path) -> str:

@@ -99,6 +99,11 @@ class Source:
         self.runs = self.runs[self.runs["status"] != "skipped"]
         self.board = aggregate(self.runs)
 
+    @classmethod
+    def named(cls, suite: str, root: Path) -> Source:
+        """The suite folder `locate` finds under `root`, e.g. another track a block compares with."""
+        return cls(locate(suite, root), root)
+
     def task(self, task: str) -> pd.DataFrame:
         board = self.board[self.board["task"] == task]
         if board.empty:
@@ -122,7 +127,7 @@ def summary(src: Source) -> str:
 def params(src: Source, *others: str) -> str:
     """Parameters per architecture in this suite and in each of `others` (tracks of the same
     tasks): the range over its runs, which differ by the task's input and output sizes."""
-    sources = [src, *(Source(locate(other, src.root), src.root) for other in others)]
+    sources = [src, *(Source.named(other, src.root) for other in others)]
     archs = order_archs(pd.concat([s.runs["arch"] for s in sources]))
     rows = []
     for arch in archs:
