@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -58,11 +59,12 @@ def nu0(horizon: float) -> float:
     return 1 - 1 / horizon
 
 
-def horizon_text(task: str, h: float) -> str:
-    """A horizon as the page shows it; teacher-student's with nu0 beside it."""
+def horizon_text(task: str, h: float, number: Callable[[float], str] = fmt_num, nu: str = "ν₀") -> str:
+    """A horizon as the page shows it (docs/results.md: its own `number` format and ASCII `nu`);
+    teacher-student's with nu0 beside it."""
     if task == "teacher_student" and h > 0:
-        return f"{fmt_num(h)} (ν₀ {nu0(h):.2f})"
-    return fmt_num(h)
+        return f"{number(h)} ({nu} {nu0(h):.2f})"
+    return number(h)
 
 
 def fmt_h(x: float) -> str:

@@ -20,7 +20,7 @@ from zoo.bench.aggregate import (
     order_flossing,
     scoreboard,
 )
-from zoo.bench.labels import h50_text, nu0
+from zoo.bench.labels import h50_text, horizon_text
 from zoo.bench.record import read_runs
 from zoo.bench.tuning import TUNING_CSV
 
@@ -36,8 +36,8 @@ def fmt(x: float, digits: int = 3) -> str:
 
 
 def horizon_label(task: str, h: float) -> str:
-    # One convention everywhere: the horizon in steps; the teacher's eigenvalue floor beside it.
-    return f"{fmt(h)} (nu0 {nu0(h):.2f})" if task == "teacher_student" and h > 0 else fmt(h)
+    # The page's convention (labels.horizon_text) in the docs' number format and ASCII.
+    return horizon_text(task, h, number=fmt, nu="nu0")
 
 
 def horizon_header(task: str) -> str:
