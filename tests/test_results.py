@@ -339,10 +339,19 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     # (2 theta - 1) * 8 / 16 to [0.131, 0.5].
     assert (f"16 pairs, 8 solved only with flossing, 0 only without; difference in success rate +50.0 points "
             f"[+{100 * (2 * 0.025 ** (1 / 8) - 1) / 2:.1f}, +50.0] (exact, conditional on the discordant pairs), p = {p:.3g}.") in paired
+    # Tuning: 1e-3 solved one of two validation runs, 3e-3 both (steps 100 and 300, median 200;
+    # validation accuracies 0.96 and 0.98, median 0.97), so 3e-3, the grid's top, is chosen.
+    tuned = [_run(ok, run_id=f"t{lr}-{seed}", arch="rnn", lr=lr, seed=100 + seed, steps_to_success=steps,
+                  val_metric=val, higher_is_better=1)
+             for lr, seed, ok, steps, val in [(1e-3, 0, 1, 400, 0.95), (1e-3, 1, 0, "", 0.5),
+                                              (3e-3, 0, 1, 100, 0.96), (3e-3, 1, 1, 300, 0.98)]]
+    pd.DataFrame(tuned).to_csv(tmp_path / "s" / "tuning_runs.csv", index=False)
     pd.DataFrame([{"arch": "rnn", "task": "delayed_copy", "flossing": "none", "lr": lr, "score": sc, "chosen": ch}
-                  for lr, sc, ch in [(1e-3, "0.5", False), (3e-3, "1.0", True)]]).to_csv(
+                  for lr, sc, ch in [(1e-3, 2, False), (3e-3, 1, True)]]).to_csv(
         tmp_path / "s" / "tuning.csv", index=False)
-    assert "| rnn | delayed_copy | none | 0.003 | 1.0 |" in tables.tuning(src)
+    tuned = tables.tuning(src)
+    assert "| rnn | delayed_copy | none | 0.003 | 2/2 | 200 | 0.97 | highest |" in tuned
+    assert "at an edge of the grid in 1 of 1: the lowest (0.001) in 0, the highest (0.003) in 1. No tuning run solved the task at the chosen rate in 0 of 1" in tuned
     # A task that ran without flossing only has no "pre" column (the suite did not ask for one).
     runs = pd.read_csv(tmp_path / "s" / "runs.csv")
     extra = runs[runs.flossing == "none"].assign(task="adding", run_id=lambda r: "a" + r.run_id)

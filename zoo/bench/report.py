@@ -40,7 +40,8 @@ Kinds:
   of the same tasks: parameter-matched, stacked), paired by task, horizon and seed (same data),
   pooled over horizons per (arch, task): both success rates, the discordant pairs, the exact
   McNemar p-value with Holm's adjustment over the table; flossing ``none`` only.
-- ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``.
+- ``tuning SUITE``: the learning rate chosen per (arch, task, flossing) from ``tuning.csv``, what its
+  tuning runs showed on the validation split, and whether it sits at an edge of the grid.
 - ``params SUITE [OTHER ...]``: trainable parameters per architecture (the range over its runs)
   in SUITE and in each OTHER track, side by side.
 

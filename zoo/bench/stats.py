@@ -494,8 +494,8 @@ def _worst_last(values: pd.Series, higher_is_better: pd.Series) -> pd.Series:
 def tuning_summary(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.DataFrame:
     """Per (arch, task, flossing, lr), pooled over tuning seeds and horizons, the ranking criteria.
 
-    Columns: `success_rate` (finished runs whose validation metric met the task's criterion /
-    finished runs), `median_steps` (median steps to that over those runs; inf when none met
+    Columns: `n_runs` (finished runs), `n_solved` (those whose validation metric met the task's
+    criterion), `success_rate` (their share), `median_steps` (median steps to that over those runs; inf when none met
     it), `median_metric` (median validation metric over all finished runs, a run without one
     counting as the worst), and `higher_is_better`.
 
@@ -520,6 +520,8 @@ def tuning_summary(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.Data
         _metric=_worst_last(pd.to_numeric(df[metric], errors="coerce"), df["higher_is_better"]),
     )
     summary = df.groupby(keys, sort=True).agg(
+        n_runs=("_solved", "size"),
+        n_solved=("_solved", "sum"),
         success_rate=("_solved", "mean"),
         median_steps=("_steps", "median"),
         median_metric=("_metric", "median"),

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from zoo.bench.aggregate import (
 )
 from zoo.bench.labels import h50_text, horizon_text
 from zoo.bench.record import read_runs
-from zoo.bench.tuning import TUNING_CSV
+from zoo.bench.stats import tuning_summary
+from zoo.bench.tuning import TUNING_CSV, TUNING_RUNS_CSV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -239,13 +241,35 @@ def h50(src: Source, *tasks: str) -> str:
 
 
 def tuning(src: Source) -> str:
-    path = src.folder / TUNING_CSV
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: the suite has no [tuning] or it has not run")
-    table = pd.read_csv(path)
+    """The learning rate chosen per (arch, task, flossing) (tuning.csv), what its tuning runs
+    showed on the validation split (tuning_runs.csv, ranked by `stats.tuning_summary`'s
+    criteria), and whether it sits at an edge of the grid, where the optimum may lie outside."""
+    paths = [src.folder / TUNING_CSV, src.folder / TUNING_RUNS_CSV]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: the suite has no [tuning] or it has not run")
+    table = pd.read_csv(paths[0])
     chosen = table[table["chosen"].astype(bool)]
-    rows = [[r.arch, r.task, r.flossing, fmt(r.lr), str(r.score)] for r in chosen.itertuples(index=False)]
-    lrs = ", ".join(fmt(v) for v in sorted(table["lr"].unique()))
-    return (f"The rate chosen from {lrs} on the tuning seeds' validation split (score: success rate, "
-            "median steps to success, median validation metric).\n\n"
-            + markdown_table(["arch", "task", "flossing", "chosen lr", "score"], rows))
+    keys = ["arch", "task", "flossing", "lr"]
+    evidence = tuning_summary(read_runs(paths[1])).set_index(keys)
+    grid = table.groupby(["arch", "task", "flossing"])["lr"].agg(["min", "max"])
+    rows, edges, unsolved = [], Counter(), 0
+    for r in chosen.itertuples(index=False):
+        seen = evidence.loc[(r.arch, r.task, r.flossing, r.lr)]
+        low, high = grid.loc[(r.arch, r.task, r.flossing)]
+        edge = "lowest" if r.lr == low else "highest" if r.lr == high else ""
+        edges[edge] += 1
+        unsolved += int(seen.n_solved == 0)
+        steps = fmt(seen.median_steps) if np.isfinite(seen.median_steps) else "-"
+        rows.append([r.arch, r.task, r.flossing, fmt(r.lr), f"{int(seen.n_solved)}/{int(seen.n_runs)}", steps,
+                     fmt(seen.median_metric), edge])
+    lrs = sorted(table["lr"].unique())
+    return (f"The rate chosen from {', '.join(fmt(v) for v in lrs)} on the tuning seeds' validation split, ranked by "
+            "success rate, then median steps to success, then median validation metric; the chosen rate's tuning "
+            "runs: solved, median steps to success, median validation metric.\n\n"
+            + markdown_table(["arch", "task", "flossing", "chosen lr", "solved", "median steps", "median val metric",
+                              "grid edge"], rows)
+            + f"\nThe chosen rate is at an edge of the grid in {edges['lowest'] + edges['highest']} of {len(rows)}: "
+            f"the lowest ({fmt(lrs[0])}) in {edges['lowest']}, the highest ({fmt(lrs[-1])}) in {edges['highest']}. "
+            f"No tuning run solved the task at the chosen rate in {unsolved} of {len(rows)}; there the median "
+            "validation metric chose.\n")
