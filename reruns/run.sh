@@ -10,9 +10,13 @@ py="${PYTHON:-python}"
 for suite in anchors zucchet_orvieto lru_ablation flossing_paper; do
   file="reruns/$suite.toml"
   [ -f "$file" ] || file="$suite"  # the paper suites run as shipped in bench_configs/
+  reuse=()  # lru_ablation's linear, complex_diagonal and lru rungs are zucchet_orvieto's runs (same ids)
+  [ "$suite" = lru_ablation ] && for done_at in reruns/zucchet_orvieto leaderboard/zucchet_orvieto; do
+    [ -f "$done_at/runs.csv" ] && reuse+=(--reuse "$done_at")
+  done
   for attempt in 1 2 3 4 5; do
     echo "reruns/run.sh: $suite attempt $attempt starts $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
-    "$py" -m zoo.bench --suite "$file" --out "reruns/$suite" --workers "$workers" --no-checkpoints \
+    "$py" -m zoo.bench --suite "$file" --out "reruns/$suite" --workers "$workers" --no-checkpoints "${reuse[@]}" \
       && break
     echo "reruns/run.sh: $suite stopped with exit $? (attempt $attempt) $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
   done

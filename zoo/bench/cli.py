@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(1 = one run per program; default: measured per backend, 1 on a CPU, 64 on a GPU)")
     p.add_argument("--no-checkpoints", action="store_true",
                    help="delete each run's checkpoints once its result is recorded")
+    p.add_argument("--reuse", action="append", default=[], type=Path, metavar="FOLDER",
+                   help="copy the runs FOLDER (another suite's output) holds under the same run id instead of "
+                   "training them again: an id names the whole configuration (repeatable)")
     return p
 
 
@@ -126,6 +129,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.group < 1:
             raise ConfigError(f"--group must be a positive integer (1 = one run per program), got {args.group}")
         options["group"] = args.group
+    if args.reuse:
+        from zoo.bench.reuse import check_folders
+
+        options["reuse"] = check_folders(args.reuse)
     if args.out is not None:
         check_out_dir(args.out)  # before the suite is expanded: a bad folder fails at once
     use_compilation_cache(compilation_cache_dir())

@@ -22,6 +22,7 @@ from zoo.bench.executors import get_executor
 from zoo.bench.group import Group, check_group_size, default_group_size, pending_groups
 from zoo.bench.outdir import OutputLock
 from zoo.bench.record import RunResult
+from zoo.bench.reuse import copy_runs
 from zoo.bench.spec import RunSpec, Suite, build_task
 from zoo.bench.train import Interrupted, train_group, train_run
 
@@ -207,12 +208,15 @@ def run_suite(
     keep_checkpoints: bool = True,
     stream=None,
     group: int | None = None,
+    reuse: Sequence[Path] = (),
     **executor_options,
 ) -> int:
     """Run every unfinished run of `suite` into `out_dir`; return the number of runs done now.
 
     `group` caps the runs that train as one vectorised program (`zoo.bench.group`; 1: one run
     per program); default: the measured size for jax's backend (`group.DEFAULT_GROUP`).
+    A run that one of the `reuse` folders holds under the same id is copied from there
+    (`zoo.bench.reuse`), not trained.
 
     A suite with [tuning] runs its tuning runs first (into tuning_runs.csv), writes tuning.csv,
     and trains its reported runs with the chosen rates. A suite with [bracket] then extends the
@@ -240,15 +244,15 @@ def run_suite(
         try:
             if suite.tuning:
                 done += _run_phase(suite, suite.tuning, f"{suite.name} tuning", out_dir / TUNING_RUNS_CSV, out_dir,
-                                   run, keep_checkpoints, stream, group, executor_options)
+                                   run, keep_checkpoints, stream, group, reuse, executor_options)
                 suite = apply_choice(suite, write_tuning_csv(out_dir, [r.run_id for r in suite.tuning]))
             done += _run_phase(suite, suite.runs, suite.name, out_dir / "runs.csv", out_dir, run, keep_checkpoints,
-                               stream, group, executor_options)
+                               stream, group, reuse, executor_options)
             if suite.bracket:  # each round planned from runs.csv once the rounds before it have run
                 rounds = plan_rounds(suite.runs, lambda: records.read_rows(out_dir / "runs.csv"), suite.bracket)
                 for i, extra in enumerate(rounds, 1):
                     done += _run_phase(suite, extra, f"{suite.name} bracket round {i}", out_dir / "runs.csv", out_dir,
-                                       run, keep_checkpoints, stream, group, executor_options)
+                                       run, keep_checkpoints, stream, group, reuse, executor_options)
         finally:
             try:
                 write_leaderboard(out_dir, description=suite.description)
@@ -259,7 +263,7 @@ def run_suite(
 
 
 def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Path, out_dir: Path, run,
-               keep_checkpoints: bool, stream, group: int, executor_options: dict) -> int:
+               keep_checkpoints: bool, stream, group: int, reuse: Sequence[Path], executor_options: dict) -> int:
     """Run the unfinished runs of `specs`, recording each in `runs_csv`; return how many ran."""
     finished = records.read_rows(runs_csv)
     ids = {r.run_id for r in specs}
@@ -267,10 +271,14 @@ def _run_phase(suite: Suite, specs: Sequence[RunSpec], label: str, runs_csv: Pat
     retry = [i for i, row in finished.items() if i in ids and row["status"] == "skipped"]
     if retry:
         finished = records.drop_rows(runs_csv, retry)
+    copied = copy_runs(reuse, ids - set(finished), suite.name, runs_csv, out_dir) if reuse else 0
+    if copied:
+        finished = records.read_rows(runs_csv)
     _warn_other_configurations(specs, finished, stream)
     pending = [r for r in specs if r.run_id not in finished]
     progress = Progress(len(specs), len(specs) - len(pending), stream)
-    print(f"{label}: {len(specs)} runs, {len(specs) - len(pending)} already done, "
+    reused = f" ({copied} copied from {', '.join(map(str, reuse))})" if copied else ""
+    print(f"{label}: {len(specs)} runs, {len(specs) - len(pending)} already done{reused}, "
           f"writing to {out_dir}", file=stream, flush=True)
 
     failures: list[str] = []
