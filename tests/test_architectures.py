@@ -595,7 +595,7 @@ def test_jit_forward_equals_eager(name):
     x = random_inputs(28)
     eager = np_(model(x))
     # jax.jit of the forward pass (split / merge; the cached helper used across this file).
-    states, outputs = run_sequence(model, x)
+    _states, outputs = run_sequence(model, x)
     np.testing.assert_allclose(outputs, eager, rtol=1e-5, atol=1e-6)
 
 

@@ -349,7 +349,7 @@ def two_processes(tmp_path_factory) -> tuple[Path, list[tuple[int, str]]]:
 
 @pytest.mark.slow
 def test_second_process_on_the_same_folder_refuses(two_processes) -> None:
-    out, outcomes = two_processes
+    _out, outcomes = two_processes
     codes = sorted(rc for rc, _ in outcomes)
     assert codes == [0, 2], outcomes
     refused = next(err for rc, err in outcomes if rc == 2)

@@ -256,7 +256,7 @@ def test_eval_set_fixed_across_instances_and_cached():
     assert e1.inputs.shape == (256, 300, 1)
     assert _same(e1, e2)
     assert t1.eval_batch() is e1
-    x, y, mask = _np(e1)
+    x, y, _mask = _np(e1)
     np.testing.assert_array_equal(y[..., 0], _copy_reference(x, 30)[0])
     # the eval set is not what a training seed draws
     for seed in (0, 1):

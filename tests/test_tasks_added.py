@@ -69,7 +69,7 @@ def test_adding_short_memory_stays_above_the_threshold():
     E[u_a + u_b | window] is u_b + 0.5 (or 1), so its MSE is at least Var(u_a) = 1/12."""
     h = 40
     task = tasks.create_task("adding", horizon=h, seq_len=60, eval_size=2048)
-    x, y, mask = _np(task.eval_batch())
+    x, y, _mask = _np(task.eval_batch())
     target = y[:, -1, 0]
     for k in (1, h // 2, h):
         window = x[:, -k:]

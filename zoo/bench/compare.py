@@ -39,7 +39,8 @@ def compare_runs(mine: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     a, b = aggregate(mine)[cols], aggregate(reference)[cols]
     table = a.merge(b, on=GROUP_KEYS, how="outer", suffixes=("_mine", "_ref"))
     for side in ("mine", "ref"):
-        bounds = [wilson(k, n) if n == n and n > 0 else (float("nan"),) * 2
+        # n is NaN where the cell has no runs on this side; NaN > 0 is False.
+        bounds = [wilson(k, n) if n > 0 else (float("nan"),) * 2
                   for k, n in zip(table[f"successes_{side}"], table[f"n_runs_{side}"])]
         table[f"ci_low_{side}"] = [lo for lo, _ in bounds]
         table[f"ci_high_{side}"] = [hi for _, hi in bounds]
