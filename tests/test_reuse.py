@@ -78,3 +78,20 @@ def test_reuse_of_a_folder_without_runs_is_a_usage_error(tmp_path: Path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err] and err.startswith(f"error: --reuse {tmp_path / 'empty'}: no runs.csv")
     assert not (tmp_path / "out").exists()
+
+
+def test_lru_ablation_shares_its_three_rungs_with_zucchet_orvieto():
+    # Its linear, complex_diagonal and lru runs are zucchet_orvieto's (reruns/run.sh reuses
+    # them): the same tuning runs, and with the same choice the same reported runs.
+    import pandas as pd
+
+    from zoo.bench.tuning import apply_choice
+
+    ladder, paper = load_suite("lru_ablation"), load_suite("zucchet_orvieto")
+    shared = {"linear", "complex_diagonal", "lru"}
+    tuning = lambda suite: {r.run_id for r in suite.tuning if r.arch in shared}
+    assert tuning(ladder) == tuning(paper) and len(tuning(ladder)) == 60
+    choice = pd.DataFrame([{"arch": a, "task": "teacher_student", "flossing": "none", "lr": 3e-3, "score": 1,
+                            "chosen": True} for a in (*shared, "lru_exp")])
+    reported = lambda suite: {r.run_id for r in apply_choice(suite, choice).runs if r.arch in shared}
+    assert reported(ladder) < reported(paper) and len(reported(ladder)) == 3 * 4 * 5  # 4 of 7 nu0, 5 seeds
