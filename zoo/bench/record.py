@@ -23,7 +23,7 @@ from zoo.flossing import FLOSSING_MODES  # the one list: "none", "pre", "pre+dur
 
 __all__ = [
     "COLUMNS", "DIAGNOSTIC_COLUMNS", "FLOSSING_MODES", "NUMERIC_COLUMNS", "STATUSES", "RunResult",
-    "append_row", "diagnostic_columns", "drop_rows", "make_row", "read_rows", "read_runs",
+    "append_row", "diagnostic_columns", "drop_rows", "make_row", "read_rows", "read_runs", "valid_row",
 ]  # fmt: skip
 
 STATUSES = ("solved", "unsolved", "diverged", "skipped")  # skipped: data set unavailable, never trained
@@ -211,7 +211,7 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
     for number, line in enumerate(body, start=start):
         values = _parse_line(line) if line.endswith("\n") else None
         row = dict(zip(columns, values, strict=True)) if values and len(values) == len(columns) else None
-        if row is None or not _valid(row):
+        if row is None or not valid_row(row):
             if line.strip() and _parse_line(line) != COLUMNS:
                 first = line.split(",", 1)[0].strip()
                 what = "cut off" if not line.endswith("\n") else "damaged"
@@ -255,7 +255,7 @@ def _looks_like_run_id(text: str) -> bool:
     return bool(text) and len(text) < 200 and text.count("-") >= 5 and text.isprintable() and '"' not in text
 
 
-def _valid(row: dict[str, str]) -> bool:
+def valid_row(row: dict[str, str]) -> bool:
     """A row a finished run could have written (not a line garbled into the right shape)."""
     if not _looks_like_run_id(row.get("run_id", "")) or row.get("status") not in STATUSES:
         return False

@@ -5,7 +5,8 @@ is not part of it), and the same seed and configuration give the same numbers, s
 under the same id in another folder is the run this suite would train: lru_ablation's linear,
 complex-diagonal and LRU rungs, for one, are zucchet_orvieto's runs. Its row (under this suite's
 name) and its learning curve are copied; skipped runs (data unavailable) are not. The source is
-only read: `record.read_rows` would repair a damaged file in place, so it is not used here.
+only read (`record.read_rows` would repair a damaged file in place), its rows checked with
+`record.valid_row` as the harness checks its own.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _finished_rows(folder: Path) -> dict[str, dict[str, str]]:
             continue
         with open(path, newline="", encoding="utf-8", errors="replace") as f:
             for row in csv.DictReader(f):
-                if None not in row and record._valid(row) and row["status"] != "skipped":
+                if None not in row and record.valid_row(row) and row["status"] != "skipped":
                     rows[row["run_id"]] = row
     return rows
 
