@@ -30,6 +30,7 @@ import scipy.special
 import scipy.stats
 
 __all__ = [
+    "CURVE_KEYS",
     "H50_COLUMNS",
     "MCNEMAR_COLUMNS",
     "TUNING_COLUMNS",
@@ -495,9 +496,9 @@ def tuning_summary(runs: pd.DataFrame, *, metric: str = "val_metric") -> pd.Data
     """Per (arch, task, flossing, lr), pooled over tuning seeds and horizons, the ranking criteria.
 
     Columns: `n_runs` (finished runs), `n_solved` (those whose validation metric met the task's
-    criterion), `success_rate` (their share), `median_steps` (median steps to that over those runs; inf when none met
-    it), `median_metric` (median validation metric over all finished runs, a run without one
-    counting as the worst), and `higher_is_better`.
+    criterion), `success_rate` (their share), `median_steps` (median steps to that over those
+    runs; inf when none met it), `median_metric` (median validation metric over all finished
+    runs, a run without one counting as the worst), and `higher_is_better`.
 
     Success here is the validation split's (`steps_to_success`, recorded at the first
     validation evaluation that met the criterion), not `status`, which the final test metric

@@ -23,7 +23,7 @@ from zoo.bench.aggregate import (
 )
 from zoo.bench.labels import h50_text, horizon_text
 from zoo.bench.record import read_runs
-from zoo.bench.stats import tuning_summary
+from zoo.bench.stats import CURVE_KEYS, tuning_summary
 from zoo.bench.tuning import TUNING_CSV, TUNING_RUNS_CSV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,9 +250,8 @@ def tuning(src: Source) -> str:
             raise FileNotFoundError(f"{path} does not exist: the suite has no [tuning] or it has not run")
     table = pd.read_csv(paths[0])
     chosen = table[table["chosen"].astype(bool)]
-    keys = ["arch", "task", "flossing", "lr"]
-    evidence = tuning_summary(read_runs(paths[1])).set_index(keys)
-    grid = table.groupby(["arch", "task", "flossing"])["lr"].agg(["min", "max"])
+    evidence = tuning_summary(read_runs(paths[1])).set_index([*CURVE_KEYS, "lr"])
+    grid = table.groupby(CURVE_KEYS)["lr"].agg(["min", "max"])
     rows, edges, unsolved = [], Counter(), 0
     for r in chosen.itertuples(index=False):
         seen = evidence.loc[(r.arch, r.task, r.flossing, r.lr)]
