@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The issue-20 reference reruns, in order (long_horizon and its two tracks are done and promoted to leaderboard/);
+# The issue-20 reference reruns, in order (long_horizon, its two tracks and zucchet_orvieto are done and promoted
+# to leaderboard/);
 # the two small paper suites run before flossing_paper so that they land first. Each suite resumes where it
 # stopped, so this script can be killed and started again at any time. A suite whose process dies (out of
 # memory, a signal) is started again, up to 5 times, before the next one. Usage: bash reruns/run.sh [WORKERS]
@@ -7,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.."
 workers="${1:-2}"
 py="${PYTHON:-python}"
-for suite in anchors zucchet_orvieto lru_ablation flossing_paper; do
+for suite in anchors lru_ablation flossing_paper; do
   file="reruns/$suite.toml"
   [ -f "$file" ] || file="$suite"  # the paper suites run as shipped in bench_configs/
   reuse=()  # lru_ablation's linear, complex_diagonal and lru rungs are zucchet_orvieto's runs (same ids)

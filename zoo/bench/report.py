@@ -14,9 +14,6 @@ Kinds:
   and flossing mode (the leaderboard's ``longest_horizon``).
 - ``steps SUITE TASK``: median training steps to success over the successful runs.
 - ``metric SUITE TASK``: median final metric per arch (rows) and horizon (columns).
-- ``lrgrid FOLDER TASK``: median final metric per architecture and learning rate of a
-  learning-rate grid folder (``zucchet_orvieto/lr_grid``, made by the former
-  ``scripts/lr_grid.py``; suites now tune with ``[tuning]``), the chosen rate in bold.
 - ``trend SUITE TASK [ARCH_A ARCH_B]``: per arch and flossing mode, Kendall's tau between the
   horizon and the final metric (does it worsen as the horizon grows?), with Holm's adjustment;
   with two architectures, the same for the ratio of their metrics on the same seed (does the
@@ -45,7 +42,7 @@ Kinds:
 - ``params SUITE [OTHER ...]``: trainable parameters per architecture (the range over its runs)
   in SUITE and in each OTHER track, side by side.
 
-SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``; ``zucchet_orvieto/lr_grid``),
+SUITE is a folder under ``--leaderboards`` (default ``leaderboard/``),
 else a path from the repository root (``reruns/anchors``).
 """
 
@@ -63,7 +60,6 @@ from zoo.bench.tables import (
     Source,
     h50,
     longest,
-    lrgrid,
     lyapunov,
     metric,
     params,
@@ -78,7 +74,7 @@ BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end 
 
 KINDS: dict[str, Callable[..., str]] = {
     "summary": summary, "success": success, "longest": longest,
-    "steps": steps, "metric": metric, "lyapunov": lyapunov, "lrgrid": lrgrid,
+    "steps": steps, "metric": metric, "lyapunov": lyapunov,
     "h50": h50, "paired": paired, "shift": shift, "trend": trend, "versus": versus, "tracks": tracks, "tuning": tuning,
     "params": params,
 }  # fmt: skip

@@ -186,36 +186,6 @@ def lyapunov(src: Source) -> str:
     )
 
 
-def best_lrs(src: Source, task: str) -> dict[str, float]:
-    """Per arch, the rate with the best mean log-metric over horizons and seeds."""
-    runs = src.runs[src.runs["task"] == task]
-    sign = -1.0 if runs["higher_is_better"].iloc[0] == 1 else 1.0
-    # Diverged runs have no metric; they count as the worst outcome of their rate.
-    score = sign * np.log(runs["metric"].clip(lower=1e-12)).fillna(np.inf)
-    mean = score.groupby([runs["arch"], runs["lr"]]).mean()
-    return {arch: float(s.idxmin()[1]) for arch, s in mean.groupby(level=0)}
-
-
-def lrgrid(src: Source, task: str) -> str:
-    runs = src.runs[src.runs["task"] == task]
-    if runs.empty:
-        raise ValueError(f"no runs of task {task!r}")
-    lrs = sorted(runs["lr"].unique())
-    horizons = sorted(runs["horizon"].unique())
-    best = best_lrs(src, task)
-    rows = []
-    for arch, cell in runs.groupby("arch", sort=True):
-        row = [arch]
-        for lr in lrs:
-            med = cell[cell["lr"] == lr].groupby("horizon")["metric"].median()
-            text = " / ".join(fmt(med.get(h, math.nan)) for h in horizons)
-            row.append(f"**{text}**" if lr == best[arch] else text)
-        rows.append(row)
-    name = runs["metric_name"].iloc[0]
-    return (f"Median {name} at {horizon_header(task)} = {', '.join(horizon_label(task, h) for h in horizons)} (in that order); "
-            "the chosen rate in bold.\n\n" + markdown_table(["arch", *(f"lr {fmt(lr)}" for lr in lrs)], rows))
-
-
 def h50(src: Source, *tasks: str) -> str:
     table = scoreboard(src.board, horizons(src.runs))
     columns = modes_by_task(table)
