@@ -223,12 +223,15 @@ def _gap_trend(runs: pd.DataFrame, task: str, name: str, higher: bool, arch_a: s
     b = np.log(pairs["value_b"].astype(float)).fillna(sign * worst)
     gap = (sign * (a - b)).replace(np.nan, 0.0)  # both diverged: no gap
     tau, p = horizon_trend(pairs["horizon"], gap, higher_is_better=False)
-    rows = [[horizon_label(task, h), str(len(g)), fmt(float(np.exp(sign * g.median()))),
+    def ratio(log_gap: float) -> float:  # back from the oriented log-gap to A's metric over B's
+        return float(np.exp(sign * log_gap))
+
+    rows = [[horizon_label(task, h), str(len(g)), fmt(ratio(g.median())),
              str(int((g > 0).sum())), str(int((g < 0).sum()))]
             for h, g in gap.groupby(pairs["horizon"])]
     # Which side does worse at all, pooled over horizons: the sign test on the log-ratios.
     median, low, high, p_level = median_shift(gap)
-    ratio_low, ratio_high = sorted(float(np.exp(sign * x)) for x in (low, high))
+    ratio_low, ratio_high = sorted((ratio(low), ratio(high)))
     return (f"`{arch_a}` over `{arch_b}`: the ratio of their final {name} on the same seed (flossing `none`), "
             f"{'below' if higher else 'above'} 1 where `{arch_a}` does worse; whether it grows with the horizon: "
             "Kendall's tau-b between horizon and the log-ratio, two-sided; pooled over horizons, the median "
@@ -236,5 +239,5 @@ def _gap_trend(runs: pd.DataFrame, task: str, name: str, higher: bool, arch_a: s
             + markdown_table([horizon_header(task), "pairs", f"median {name} ratio", f"`{arch_a}` worse",
                               f"`{arch_b}` worse"], rows)
             + f"\nTrend over {len(pairs)} pairs: tau {tau:+.2f}, p = {p:.3g}. Pooled: median ratio "
-            f"{fmt(float(np.exp(sign * median)))} [{fmt(ratio_low)}, {fmt(ratio_high)}], `{arch_a}` worse in "
+            f"{fmt(ratio(median))} [{fmt(ratio_low)}, {fmt(ratio_high)}], `{arch_a}` worse in "
             f"{int((gap > 0).sum())} pairs and `{arch_b}` in {int((gap < 0).sum())}; sign test p = {p_level:.3g}.\n")
