@@ -22,7 +22,10 @@ from zoo.bench.suite import load_suite
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = ROOT / "leaderboard"
 # The committed reference results: suite outputs, and every leaderboard among them.
-REFERENCES = ["flossing_paper", "long_horizon", "long_horizon_matched", "long_horizon_stacked", "zucchet_orvieto"]
+REFERENCES = [
+    "flossing_paper", "long_horizon", "long_horizon_matched", "long_horizon_stacked", "lru_ablation",
+    "zucchet_orvieto",
+]
 FOLDERS = [BOARDS / name for name in REFERENCES]
 
 
@@ -176,6 +179,21 @@ def test_shift_pairs_a_quantity_of_flossed_and_unflossed_runs(tmp_path):
     assert "| rnn | delayed_copy | pre | 5 | 500 | 100 | -400 [" in out and "| 0.0625 | 0.0625 |" in out
     with pytest.raises(ValueError, match="unknown shift quantity 'speed'; known: steps"):
         report.render("<!-- table: shift f speed -->\n<!-- end table -->", tmp_path)
+
+
+def test_shift_leaves_out_and_counts_a_gradient_that_underflowed_to_zero(tmp_path):
+    # log10 of dL/dh0: flossed 1e-3 (-3) against unflossed 1e-(6+s) for seeds 0-3, and seed 4's
+    # unflossed norm exactly 0 (float32 underflow), whose log is -inf: left out, and said so.
+    rows = []
+    for seed in range(5):
+        for mode, norm in (("pre", 1e-3), ("none", 0.0 if seed == 4 else 10.0 ** -(6 + seed))):
+            rows.append(_run(True, run_id=f"{mode}-{seed}", arch="rnn", horizon=40, flossing=mode, seed=seed,
+                             grad_norm_before=norm))
+    _save(tmp_path / "g", rows)
+    out = report.render("<!-- table: shift g gradient_start -->\n<!-- end table -->", tmp_path)
+    # Differences 3, 4, 5, 6: median 4.5; p = 2 / 2^4 = 0.125.
+    assert "| rnn | delayed_copy | pre | 4 | -7.5 | -3 | 4.5 [" in out and "| 0.125 | 0.125 |" in out
+    assert "Left out: 1 pair where a run's value is infinite" in out
 
 
 def test_trend_ranks_the_metric_against_the_horizon_and_the_gap_between_two_architectures(tmp_path):
@@ -342,3 +360,15 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     assert header == "| arch | adding (none) | delayed_copy (none) | delayed_copy (pre) |"
     # A SUITE with a "/" is a path from the repository root.
     assert report.render_block("summary leaderboard/long_horizon", tmp_path).startswith("| runs |")
+
+
+def test_lru_ablation_shared_rungs_are_zucchet_orvietos_runs():
+    """The ladder's linear, complex_diagonal and lru rungs were copied (`--reuse`) from
+    zucchet_orvieto, not rerun: the same run ids with the same results, so the two sections of
+    docs/results.md cannot tell two stories about one run."""
+    ladder = pd.read_csv(BOARDS / "lru_ablation" / "runs.csv").set_index("run_id")
+    paper = pd.read_csv(BOARDS / "zucchet_orvieto" / "runs.csv").set_index("run_id")
+    shared = ladder[ladder["arch"] != "lru_exp"]
+    assert len(shared) == 60 and shared.index.isin(paper.index).all()
+    cols = ["arch", "horizon", "seed", "lr", "status", "metric", "steps_to_success", "wall_time_s"]
+    pd.testing.assert_frame_equal(shared[cols], paper.loc[shared.index, cols])

@@ -155,14 +155,21 @@ def shift(src: Source, quantity: str, *tasks: str) -> str:
     column, transform, what = SHIFTS[quantity]
     runs = src.runs[src.runs["task"].isin(tasks)] if tasks else src.runs
     keys = ["arch", "task", "horizon", "seed"]
-    cells = []
+    cells, undefined = [], 0
     for mode in order_flossing(runs["flossing"]):
         if mode == BASELINE:
             continue
         pairs = paired_outcomes(runs, "flossing", mode, BASELINE, keys, value=column)
-        pairs = pairs.assign(value_a=transform(pairs["value_a"].astype(float)),
-                             value_b=transform(pairs["value_b"].astype(float)))
-        pairs = pairs[np.isfinite(pairs["value_a"]) & np.isfinite(pairs["value_b"])]
+        with np.errstate(divide="ignore"):  # a norm of exactly 0 (float32 underflow) has log10 -inf
+            pairs = pairs.assign(value_a=transform(pairs["value_a"].astype(float)),
+                                 value_b=transform(pairs["value_b"].astype(float)))
+        # A pair without a value (steps where a run failed, a diagnostic not recorded) has nothing to
+        # compare; an infinite one (that underflow) cannot enter a median of differences, so it is
+        # left out and counted below.
+        present = pairs["value_a"].notna() & pairs["value_b"].notna()
+        finite = np.isfinite(pairs["value_a"]) & np.isfinite(pairs["value_b"])
+        undefined += int((present & ~finite).sum())
+        pairs = pairs[finite]
         for (arch, task), cell in pairs.groupby(["arch", "task"], sort=True):
             cells.append((arch, task, mode, cell, median_shift(cell["value_a"] - cell["value_b"])))
     if not cells:
@@ -175,7 +182,10 @@ def shift(src: Source, quantity: str, *tasks: str) -> str:
     return (f"{what[0].upper() + what[1:]}: each flossing mode against `none` on the same arch, task, horizon "
             "and seed, pooled over horizons; the median of the paired differences (flossed minus none) with its "
             "distribution-free 95% interval; p: sign test on the nonzero differences; p Holm: adjusted for the "
-            f"table's {len(rows)} comparisons.\n\n"
+            f"table's {len(rows)} comparisons."
+            + (f" Left out: {undefined} pair{'s' * (undefined != 1)} where a run's value is infinite (a norm of exactly 0 has no "
+               "logarithm)." if undefined else "")
+            + "\n\n"
             + markdown_table(["arch", "task", "flossing", "pairs", "median none", "median flossed",
                          "median difference [95%]", "p", "p Holm"], rows))
 
