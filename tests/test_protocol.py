@@ -106,6 +106,42 @@ def test_param_budget_picks_the_closest_hidden_size_within_ten_percent():
     assert abs(count(n) - budget) <= min(abs(count(n - 1) - budget), abs(count(n + 1) - budget))
 
 
+
+def _probe_class(extra: int):
+    """A plain nnx.Module architecture with 11 n + 1 + extra parameters; every class this makes
+    has the same qualified name, as a plugin module reloaded after an edit would."""
+    from zoo import RecurrentModel
+
+    class Probe(RecurrentModel):
+        def __init__(self, *, input_size, hidden_size, output_size, rngs):
+            self.hidden_size = hidden_size
+            self.w = nnx.Param(np.zeros((10 * hidden_size + 1 + extra,), np.float32))
+            self.out = nnx.Linear(hidden_size, output_size, use_bias=False, rngs=rngs)
+
+        @property
+        def state_size(self):
+            return self.hidden_size
+
+        def transition(self, h, x):
+            return h
+
+    return Probe
+
+
+def test_param_budget_matches_again_when_a_name_is_registered_again(monkeypatch):
+    # The matched hidden size is remembered for the process (a suite file is loaded several
+    # times); a plugin reloaded with other weights must not get its old size. Budget 1101:
+    # 11 n + 1 = 1101 at n = 100; with 550 more parameters 11 n + 551 = 1101 at n = 50.
+    from zoo.architectures.registry import ARCHITECTURES, register_architecture
+
+    monkeypatch.setattr(ARCHITECTURES, "_entries", dict(ARCHITECTURES._entries))
+    raw = suite(archs={"probe": {"param_budget": 1101}})
+    register_architecture("probe")(_probe_class(0))
+    assert parse(raw, validate_models=False).runs[0].train.hidden_size == 100
+    register_architecture("probe")(_probe_class(550))
+    assert parse(raw, validate_models=False).runs[0].train.hidden_size == 50
+
+
 BAD = [
     (suite(archs={"rnn": {"bogus": 1}}), "t.archs.rnn: unknown key 'bogus'; allowed: block, checkpoint_every, clip"),
     (suite(archs={"rnn": {"bogus": 1}}), "gain, hidden_size, input_scale"),

@@ -399,7 +399,6 @@ def parse_suite(
     runs: list[RunSpec] = []
     tuning_runs: list[RunSpec] = []
     checked_models: set = set()
-    budgets: dict = {}
     for i, exp in enumerate(experiments):
         where = f"{name}.experiments[{i}]"
         exp = _table(exp, where)
@@ -439,7 +438,7 @@ def parse_suite(
             for arch in exp_archs:
                 arch_train, arch_opts = settings[arch]
                 if arch_train.param_budget and task is not None:
-                    arch_train = _with_budget(names.registered(arch), arch_train, arch_opts, task, budgets,
+                    arch_train = _with_budget(names.registered(arch), arch_train, arch_opts, task,
                                               f"{where}: {arch}.param_budget")
                 floss_options = tuple(sorted({**floss_table, **recipe_floss.get(arch, {})}.items()))
                 for mode in [m for m in exp_modes if m in recipe_modes.get(arch, exp_modes)
@@ -551,21 +550,29 @@ def _split_recipe(arch: str, recipe: dict, where: str) -> tuple[dict, dict]:
     return train, {k: v for k, v in recipe.items() if k not in train_keys}
 
 
-def _with_budget(arch: str, train: TrainSettings, options: dict, task, cache: dict, where: str) -> TrainSettings:
+# The hidden size each (architecture, budget, shapes, options) matched, for the process: a match
+# builds models abstractly at several sizes (about a second), and a suite file is loaded more than
+# once (the run, the report, the resume). The registered factory is part of the key, so a name
+# registered again (a plugin reloaded) is matched anew.
+_BUDGET_SIZES: dict[tuple, int] = {}
+
+
+def _with_budget(arch: str, train: TrainSettings, options: dict, task, where: str) -> TrainSettings:
     """`train` with the hidden size whose parameter count is within 10% of its param_budget."""
+    from zoo.architectures.registry import ARCHITECTURES
     from zoo.architectures.stack import hidden_size_for_budget
 
-    key = (arch, train.param_budget, task.input_size, task.output_size, *train.model_options.items(),
-           json.dumps(options, sort_keys=True, default=str))
-    if key not in cache:
-        try:
-            cache[key] = hidden_size_for_budget(
+    try:
+        key = (arch, ARCHITECTURES.get(arch), train.param_budget, task.input_size, task.output_size,
+               *train.model_options.items(), json.dumps(options, sort_keys=True, default=str))
+        if key not in _BUDGET_SIZES:
+            _BUDGET_SIZES[key] = hidden_size_for_budget(
                 arch, train.param_budget, input_size=task.input_size, output_size=task.output_size,
                 options=options, **train.model_options,
             )
-        except (TypeError, ValueError) as e:
-            raise _fail(where, one_line(e)) from None
-    return dataclasses.replace(train, hidden_size=cache[key])
+    except (TypeError, ValueError) as e:
+        raise _fail(where, one_line(e)) from None
+    return dataclasses.replace(train, hidden_size=_BUDGET_SIZES[key])
 
 
 def _checked_task(task: str, horizon: Any, options: dict, where: str):
