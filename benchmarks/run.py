@@ -105,7 +105,8 @@ class Table:
     load: tuple[float, float] = (0.0, 0.0)
 
     def markdown(self) -> str:
-        out = [f"### {self.title}", "", f"Load average (1 min) at start / end: {self.load[0]:.2f} / {self.load[1]:.2f}", ""]
+        out = [f"### {self.title}", "",
+               f"Load average (1 min) at start / end: {self.load[0]:.2f} / {self.load[1]:.2f}", ""]
         out.append("| " + " | ".join(self.columns) + " |")
         out.append("|" + "|".join("---" for _ in self.columns) + "|")
         out += ["| " + " | ".join(r) + " |" for r in self.rows]
@@ -190,7 +191,8 @@ class TorchStep:
     frameworks' thread pools never compete; calls still alternate with ours.
     """
 
-    def __init__(self, arch: str, hidden: int, task, *, threads: int, passive: bool, lr: float = 1e-3, clip: float = 0.03, n: int = 10):
+    def __init__(self, arch: str, hidden: int, task, *, threads: int, passive: bool, lr: float = 1e-3,
+                 clip: float = 0.03, n: int = 10):
         import multiprocessing as mp
 
         arrays = task.arrays()
@@ -208,7 +210,8 @@ class TorchStep:
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         try:
             self.proc = mp.get_context("spawn").Process(
-                target=_torch_worker, args=(child, arch, hidden, task.input_size, task.output_size, lr, clip, n, batches, threads),
+                target=_torch_worker,
+                args=(child, arch, hidden, task.input_size, task.output_size, lr, clip, n, batches, threads),
                 daemon=True,
             )
             self.proc.start()
@@ -271,7 +274,8 @@ def make_model(arch: str, hidden: int, task, seed: int = 0, plain: bool = False,
         model.__class__ = type(base.__name__ + "GenericLoop", (base,), {"recurrence": recurrence})
     if plain:  # the same parameters, the recurrence as a plain lax.scan of `step`
         base = type(model)
-        plain_cls = type(base.__name__ + "PlainScan", (base,), {"fused_scan": False, "states": zoo.RecurrentModel.scan_states})
+        plain_cls = type(base.__name__ + "PlainScan", (base,),
+                         {"fused_scan": False, "states": zoo.RecurrentModel.scan_states})
         model.__class__ = plain_cls
     return model
 
@@ -283,15 +287,18 @@ def bench_train(args) -> None:
     sizes = (80,) if args.quick else (80, 256)
     threads = os.cpu_count() or 1
     settings = {k: v for k, v in TORCH_SETTINGS.items() if v[0] <= threads}
-    cols = ["arch", "N", "ours ms/step", "torch ms/step (best)", "torch setting", "ours steps/s", "torch steps/s", "torch / ours"]
+    cols = ["arch", "N", "ours ms/step", "torch ms/step (best)", "torch setting", "ours steps/s", "torch steps/s",
+            "torch / ours"]
     with table("Training step vs PyTorch (T = 300, batch 16, Adam, per-array clip 0.03)", cols) as t:
         if torch is None:
             t.notes.append("torch is not installed: torch rows skipped (pip install torch==2.13.0 for CPU).")
         else:
-            t.notes.append(f"torch {torch.__version__}, each setting in its own worker process, interleaved with ours; the reference is torch's "
-                           f"fastest of: {', '.join(settings)} (OpenMP's default wait policy unless passive). "
-                           "nn.RNN is tanh(W_ih x + W_hh h + b), ours W tanh(h) + V x + b (same cost).")
-        t.notes.append("Ours: the harness's jitted training chunk (data sampled inside it); torch gets precomputed batches.")
+            t.notes.append(f"torch {torch.__version__}, each setting in its own worker process, interleaved with ours; "
+                           f"the reference is torch's fastest of: {', '.join(settings)} (OpenMP's default wait "
+                           "policy unless passive). nn.RNN is tanh(W_ih x + W_hh h + b), ours W tanh(h) + V x + b "
+                           "(same cost).")
+        t.notes.append("Ours: the harness's jitted training chunk (data sampled inside it); "
+                       "torch gets precomputed batches.")
         task = bit_task()
         for n_hidden in sizes:
             n = 10 if n_hidden <= 80 else 3
@@ -311,16 +318,20 @@ def bench_train(args) -> None:
                     fns[name].close()
                 if generic is not None:
                     generic /= n
-                    t.notes.append(f"`{arch}` N = {n_hidden}, before (generic fused loop, same interleaving): {fmt_ms(generic)} ms/step"
+                    t.notes.append(f"`{arch}` N = {n_hidden}, before (generic fused loop, same interleaving): "
+                                   f"{fmt_ms(generic)} ms/step"
                                    + (f", torch / before {res[min(res, key=res.get)] / n / generic:.2f}" if res else "")
                                    + f"; before / after {generic / ours:.2f}.")
                 if res:
                     best = min(res, key=res.get)
                     ref = res[best] / n
-                    t.rows.append([arch, str(n_hidden), fmt_ms(ours), fmt_ms(ref), best, f"{1 / ours:.1f}", f"{1 / ref:.1f}", f"**{ref / ours:.2f}**"])
+                    t.rows.append([arch, str(n_hidden), fmt_ms(ours), fmt_ms(ref), best, f"{1 / ours:.1f}",
+                                   f"{1 / ref:.1f}", f"**{ref / ours:.2f}**"])
                     goal = 1.5 if n_hidden <= 80 else 1.0
-                    check(f"`{arch}` training step at N = {n_hidden} >= {goal}x torch", f"{ref / ours:.2f}x", ref / ours >= goal)
-                    print("  all torch settings: " + ", ".join(f"{k} {fmt_ms(v / n)}" for k, v in res.items()), flush=True)
+                    check(f"`{arch}` training step at N = {n_hidden} >= {goal}x torch", f"{ref / ours:.2f}x",
+                          ref / ours >= goal)
+                    print("  all torch settings: " + ", ".join(f"{k} {fmt_ms(v / n)}" for k, v in res.items()),
+                          flush=True)
                 else:
                     t.rows.append([arch, str(n_hidden), fmt_ms(ours), "-", "-", f"{1 / ours:.1f}", "-", "-"])
                 print("  " + " | ".join(t.rows[-1]), flush=True)
@@ -336,7 +347,8 @@ def bench_scan(args) -> None:
     cols = ["arch", "N", "ours ms/step", "plain lax.scan ms/step", "scan / ours"]
     with table("Training step vs the same recurrence as a plain lax.scan (T = 300, batch 16)", cols) as t:
         t.notes.append("Both sides are the harness's training chunk on the same model and parameters; "
-                       "the reference runs `RecurrentModel.scan_states` (a lax.scan of `step`, vmapped over the batch).")
+                       "the reference runs `RecurrentModel.scan_states` (a lax.scan of `step`, vmapped over the "
+                       "batch).")
         task = bit_task()
         for n_hidden in sizes:
             n = 10 if n_hidden <= 80 else 3
@@ -427,7 +439,8 @@ def bench_floss_runs(args) -> None:
         for label, floss, hidden, steps, seq_len, archs in settings:
             repeats = 1 if floss is PAPER_FLOSS else max(1, args.repeats // 2)
             for arch in archs:
-                specs = {m: run_spec(arch, m, floss, hidden=hidden, steps=steps, seq_len=seq_len) for m in ("none", "pre", "pre+during")}
+                specs = {m: run_spec(arch, m, floss, hidden=hidden, steps=steps, seq_len=seq_len)
+                         for m in ("none", "pre", "pre+during")}
                 for s in specs.values():
                     timed_run(s)  # compile
                 walls: dict[str, list[float]] = {m: [] for m in specs}
@@ -436,17 +449,18 @@ def bench_floss_runs(args) -> None:
                         walls[m].append(timed_run(s))
                 w = {m: statistics.median(v) for m, v in walls.items()}
                 t.rows.append([arch, label, str(steps), f"{w['none']:.2f}", f"{w['pre']:.2f}", f"{w['pre+during']:.2f}",
-                               f"**{100 * (w['pre'] / w['none'] - 1):+.0f}%**", f"{100 * (w['pre+during'] / w['none'] - 1):+.0f}%"])
+                               f"**{100 * (w['pre'] / w['none'] - 1):+.0f}%**",
+                               f"{100 * (w['pre+during'] / w['none'] - 1):+.0f}%"])
                 print("  " + " | ".join(t.rows[-1]), flush=True)
 
 
 def bench_floss_suite(args) -> None:
     cols = ["schedule", "runs", "none s", "pre s", "pre overhead"]
     with table("Suite-level overhead of `pre` (python -m zoo.bench; pre-flossed starting points shared)", cols) as t:
-        t.notes.append("long_horizon's bit tasks at its sizes: rnn, N = 32, T = 100, 600 steps, delayed_copy h in {10, 40} and "
-                       "delayed_xor h in {8, 32}, 2 seeds; success threshold 1.0 so that no run stops early. A seed's pre-flossed "
-                       "starting point serves its 4 runs (same architecture and input statistics). Wall time of the whole "
-                       "command with a warm compilation cache.")
+        t.notes.append("long_horizon's bit tasks at its sizes: rnn, N = 32, T = 100, 600 steps, delayed_copy h in "
+                       "{10, 40} and delayed_xor h in {8, 32}, 2 seeds; success threshold 1.0 so that no run stops "
+                       "early. A seed's pre-flossed starting point serves its 4 runs (same architecture and input "
+                       "statistics). Wall time of the whole command with a warm compilation cache.")
         for label, floss in (("long_horizon (k = 16, 100 pre steps)", LONG_HORIZON_FLOSS),
                              ("paper (k = 75 -> 32, 500 pre steps)", PAPER_FLOSS)):
             with tempfile.TemporaryDirectory() as d:
@@ -454,13 +468,15 @@ def bench_floss_suite(args) -> None:
                 commands = {}
                 for mode in ("none", "pre"):
                     suite = d / f"{mode}.toml"
-                    suite.write_text(SUITE_FLOSS_TOML.format(mode=mode, floss="\n".join(f"{k} = {v}" for k, v in floss.items())))
+                    suite.write_text(SUITE_FLOSS_TOML.format(
+                        mode=mode, floss="\n".join(f"{k} = {v}" for k, v in floss.items())))
                     cli(["--suite", str(suite), "--seeds", "1"], d / "cache", d / f"warm-{mode}")
                     commands[mode] = ["--suite", str(suite)]
                 walls = cli_walls(commands, d / "cache", d, max(1, args.repeats // 3))
                 over = walls["pre"] / walls["none"] - 1
                 t.rows.append([label, "8", f"{walls['none']:.1f}", f"{walls['pre']:.1f}", f"**{100 * over:+.0f}%**"])
-                check(f"`pre` adds <= 25% to a long_horizon suite, {label} schedule", f"{100 * over:+.0f}%", over <= 0.25)
+                check(f"`pre` adds <= 25% to a long_horizon suite, {label} schedule", f"{100 * over:+.0f}%",
+                      over <= 0.25)
                 print("  " + " | ".join(t.rows[-1]), flush=True)
 
 
@@ -558,7 +574,8 @@ def bench_sweep(args) -> None:
             with tempfile.TemporaryDirectory() as d:
                 d = Path(d)
                 suite = d / "sweep.toml"
-                suite.write_text(SWEEP_TOML.format(seeds=seeds, arch="rnn", steps=steps, hidden=hidden, seq_len=seq_len))
+                suite.write_text(SWEEP_TOML.format(seeds=seeds, arch="rnn", steps=steps, hidden=hidden,
+                                                   seq_len=seq_len))
                 cli(["--suite", str(suite), "--seeds", "1"], d / "cache", d / "warm")  # fill the compilation cache
                 walls = cli_walls({"seq": ["--suite", str(suite)], "par": ["--suite", str(suite), "--workers", "2"]},
                                   d / "cache", d, max(1, args.repeats // 3))
@@ -583,29 +600,35 @@ def bench_quick_suite(args) -> None:
             t.rows.append(["difference: compilation", f"{cold - warm:.1f}"])
             check("quick suite (3 horizons per task) with a cold compilation cache < 3 min", f"{cold:.0f} s",
                   cold < 180)
-            t.notes.append("Cold: ZOO_COMPILATION_CACHE pointed at an empty folder. sMNIST/psMNIST rows are skipped without the data.")
+            t.notes.append("Cold: ZOO_COMPILATION_CACHE pointed at an empty folder. "
+                           "sMNIST/psMNIST rows are skipped without the data.")
 
 
 # ------------------------------------------------------------------------------ main
 
 
-SECTIONS = {"train": bench_train, "scan": bench_scan, "floss": bench_floss, "sweep": bench_sweep, "quick": bench_quick_suite}
+SECTIONS = {"train": bench_train, "scan": bench_scan, "floss": bench_floss, "sweep": bench_sweep,
+            "quick": bench_quick_suite}
 # Narrower parts of `floss`, for `--only`.
 PARTS = {"floss_step": bench_floss_step, "floss_runs": bench_floss_runs, "floss_suite": bench_floss_suite}
 
 
 def header() -> str:
-    versions = f"jax {jax.__version__}, jaxlib {jax.lib.__version__ if hasattr(jax.lib, '__version__') else '?'}, flax {nnx.__name__ and __import__('flax').__version__}"
+    versions = (f"jax {jax.__version__}, jaxlib {jax.lib.__version__ if hasattr(jax.lib, '__version__') else '?'}, "
+                f"flax {nnx.__name__ and __import__('flax').__version__}")
     versions += f", torch {torch.__version__}" if torch is not None else ", torch not installed"
     return "\n".join([
         "# Performance: ours against references, side by side",
         "",
-        f"Generated by `benchmarks/run.py{' --quick' if ARGS.quick else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        (f"Generated by `benchmarks/run.py{' --quick' if ARGS.quick else ''}` on "
+         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."),
         "",
-        f"- Machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}",
+        (f"- Machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+         f"Python {platform.python_version()}"),
         f"- Versions: {versions}; JAX backend {jax.default_backend()}",
         f"- Load average at start (1/5/15 min): {' / '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"- Repeats per measurement: {ARGS.repeats} (interleaved; medians). Ratios: reference time / our time, > 1 means we are faster.",
+        (f"- Repeats per measurement: {ARGS.repeats} (interleaved; medians). "
+         "Ratios: reference time / our time, > 1 means we are faster."),
         "",
     ])
 

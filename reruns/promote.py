@@ -1,4 +1,4 @@
-"""Move a finished rerun to its reference folder, refusing a half-finished one.
+r"""Move a finished rerun to its reference folder, refusing a half-finished one.
 
 A rerun is finished when its runs.csv holds exactly the suite's runs (`zoo.bench.runner.
 suite_run_ids`: every reported run at its tuned rate and every bracket round those runs
@@ -6,7 +6,8 @@ planned), no more and no less. Then its result files and the suite file it ran f
 suite.toml) replace the reference folder's, which `tests/test_results.py` checks against the
 suite. Run it while the suite is not running:
 
-    python reruns/promote.py reruns/long_horizon_matched.toml reruns/long_horizon_matched leaderboard/long_horizon_matched
+    python reruns/promote.py reruns/long_horizon_matched.toml reruns/long_horizon_matched \
+        leaderboard/long_horizon_matched
 """
 
 from __future__ import annotations

@@ -677,7 +677,8 @@ def test_exponential_parametrisation_alone_keeps_the_complex_diagonal_function()
     np.testing.assert_allclose(run_sequence(lru, x)[1], run_sequence(cd, x)[1], rtol=1e-4, atol=1e-5)
 
 
-PARALLEL = [name for name in REGISTERED if name in {"lru", "complex_diagonal", "mingru", "minlstm", "rglru", "s6", "s5"}]
+PARALLEL = [name for name in REGISTERED
+            if name in {"lru", "complex_diagonal", "mingru", "minlstm", "rglru", "s6", "s5"}]
 
 
 def _parallel_states(model, x, h0):

@@ -239,7 +239,8 @@ def test_help_shows_an_example_and_the_suites_with_their_size(capsys):
 def test_wilson_interval_is_the_textbook_formula():
     z, n, k = 1.959963984540054, 4, 3
     p = k / n
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     assert wilson(k, n) == pytest.approx((centre - half, centre + half), abs=1e-9)
 
 

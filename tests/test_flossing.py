@@ -593,7 +593,7 @@ def test_gradient_lag_norms_match_matrix_powers(x64):
     c = rng.normal(size=(4, 2))
     f = lambda h, x: jnp.asarray(a) @ h  # noqa: E731
     xs = jnp.zeros((12, 1))
-    powers = [np.linalg.matrix_power(a.T, l) for l in range(9)]
+    powers = [np.linalg.matrix_power(a.T, lag) for lag in range(9)]
     got = F.gradient_lag_norms(f, jnp.zeros(4), xs, lags=8, cotangent=jnp.asarray(c))
     np.testing.assert_allclose(got, [np.linalg.norm(p @ c) for p in powers], rtol=1e-12)
     got = F.gradient_lag_norms(f, jnp.zeros(4), xs, lags=8, cotangent=jnp.asarray(c[:, 0]))

@@ -299,7 +299,8 @@ def test_table_sorts_numerically_in_chromium(tmp_path):
     render = _render_module()
     if render.find_chromium() is None:
         pytest.skip("chromium not installed (apt-get install -y chromium, or .ci/install_chromium.sh)")
-    rows = sample_runs() + [run(horizon=5, status="solved", steps_to_success=7), run(horizon=50, status="solved", steps_to_success=40)]
+    rows = sample_runs() + [run(horizon=5, status="solved", steps_to_success=7),
+                            run(horizon=50, status="solved", steps_to_success=40)]
     runs = pd.DataFrame(rows)
     page = render_html(runs, aggregate(runs), "sort check").replace("</body>", _CLICK_SCRIPT)
     (tmp_path / "page.html").write_text(page)

@@ -262,7 +262,8 @@ def test_orthogonal_step_is_modrelu_of_W_h_plus_T_x():
     w = scipy.linalg.expm(a - a.T)
     z = w @ h + x @ np_(model.T)
     expected = np.sign(z) * np.maximum(np.abs(z) + np_(model.b), 0)
-    got = np_(nnx.jit(lambda m, h, x: m.transition(h, x))(model, jnp.asarray(h, jnp.float32), jnp.asarray(x, jnp.float32)))
+    got = np_(nnx.jit(lambda m, h, x: m.transition(h, x))(
+        model, jnp.asarray(h, jnp.float32), jnp.asarray(x, jnp.float32)))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 

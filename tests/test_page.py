@@ -140,7 +140,8 @@ def test_scoreboard_cells_show_h50_and_its_interval_from_horizons_csv(tmp_path):
     below = cells[("my_plugin", "delayed_copy", "none")]
     assert breaks.loc[("my_plugin", "delayed_copy", "none"), "h50"] == 0
     assert below["spans"]["v"] == "< 10" and "below" in below["class"]
-    assert cells[("rnn", "adding", "none")]["spans"]["v"] == "no fit" and "nofit" in cells[("rnn", "adding", "none")]["class"]
+    assert (cells[("rnn", "adding", "none")]["spans"]["v"] == "no fit"
+            and "nofit" in cells[("rnn", "adding", "none")]["class"])
     assert "one horizon > 0 only" in cells[("rnn", "adding", "none")]["title"]
     assert cells[("my_plugin", "adding", "none")]["text"] == "not run"
     # The longest-horizon table shares its mode columns across tasks: under "pre", adding (never
@@ -324,7 +325,8 @@ def _render_module():
 
 
 # Sorts the scoreboard by a (task, mode) column and opens a configuration's curves, then records
-# what it saw in attributes that --dump-dom shows.
+# what it saw in attributes that --dump-dom shows. (A backslash ending a line joins the next to it:
+# Python drops both, the script does not see them.)
 _CLICK_SCRIPT = """<script>
 (function () {
   var t = document.getElementById("scoreboard"), root = document.documentElement;
@@ -334,7 +336,8 @@ _CLICK_SCRIPT = """<script>
     return r.cells[0].textContent; }).join(","));
   document.querySelector('#board tr[data-cfg="CFG"]').click();
   var v = document.getElementById("curve-viewer");
-  root.setAttribute("data-viewer", (v.hidden ? "hidden" : "shown") + "|" + document.getElementById("cv-title").textContent
+  root.setAttribute("data-viewer", (v.hidden ? "hidden" : "shown") + "|" \
++ document.getElementById("cv-title").textContent
     + "|" + v.querySelectorAll("svg.cv-chart").length + "|" + v.querySelectorAll("svg.cv-chart polyline").length);
   function hidden(selector) {
     return Array.prototype.filter.call(document.querySelectorAll(selector), function (e) {

@@ -97,7 +97,8 @@ def test_results_document_matches_the_runs():
     doc = ROOT / "docs" / "results.md"
     text = doc.read_text()
     assert len(report.BLOCK.findall(text)) >= 10
-    assert report.render(text, BOARDS) == text, "docs/results.md is stale: run python -m zoo.bench.report docs/results.md"
+    assert report.render(text, BOARDS) == text, (
+        "docs/results.md is stale: run python -m zoo.bench.report docs/results.md")
 
 
 def _write_runs(folder: Path, cells) -> None:
@@ -152,7 +153,8 @@ def test_versus_pairs_two_schedules_of_one_network(tmp_path):
     rows = [_run(ok, run_id=f"{arch}{mode}-{seed}", arch=arch, task="delayed_xor", horizon=32, flossing=mode, seed=seed)
             for (arch, mode), outcomes in solved.items() for seed, ok in enumerate(outcomes)]
     _save(tmp_path / "f", rows)
-    out = report.render("<!-- table: versus f delayed_xor rnn:pre+during rnn_pre1500:pre -->\n<!-- end table -->", tmp_path)
+    out = report.render("<!-- table: versus f delayed_xor rnn:pre+during rnn_pre1500:pre -->\n<!-- end table -->",
+                        tmp_path)
     assert "| 32 | 4 | 1.00 (4/4) | 0.25 (1/4) | 3 | 0 | 0.25 |" in out
     assert "`rnn (pre+during)` against `rnn_pre1500 (pre)`" in out
     with pytest.raises(ValueError, match="no 'pre' runs of rnn on 'delayed_xor'"):
@@ -218,7 +220,8 @@ def test_trend_ranks_the_metric_against_the_horizon_and_the_gap_between_two_arch
     # pairs one way: p = 2 / 2**3. Four pairs are too few for a 95% interval (the widest, from the
     # smallest to the largest, covers 1 - 2 / 2**4 = 0.875): none is given.
     assert "Trend over 4 pairs: tau +1.00, p = 0.0833." in out
-    assert f"median ratio {tables.fmt(20 ** 0.5)} [-, -], `dense` worse in 3 pairs and `lru` in 0; sign test p = 0.25." in out
+    assert (f"median ratio {tables.fmt(20 ** 0.5)} [-, -], `dense` worse in 3 pairs and `lru` in 0; "
+            "sign test p = 0.25.") in out
 
 
 def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
@@ -240,7 +243,8 @@ def test_tracks_pairs_each_architecture_with_itself_in_another_track(tmp_path):
     assert "| gru |" not in out
     # Pooled: 9 pairs, 3 against 0: +33.3 points; exact interval of 3 in 3 is [0.025^(1/3), 1],
     # mapped by (2 theta - 1) * 3 / 9.
-    assert "9 pairs, 3 solved only in `one`, 0 only in `two`; difference in success rate +33.3 points [-13.8, +33.3] (exact, conditional on the discordant pairs), p = 0.25." in out
+    assert ("9 pairs, 3 solved only in `one`, 0 only in `two`; difference in success rate +33.3 points [-13.8, +33.3] "
+            "(exact, conditional on the discordant pairs), p = 0.25.") in out
 
 
 def test_params_lists_each_architecture_in_every_track(tmp_path):
@@ -338,7 +342,8 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
     # Pooled: 8 of 8 discordant pairs; the exact interval of 8 in 8 is [0.025^(1/8), 1], mapped by
     # (2 theta - 1) * 8 / 16 to [0.131, 0.5].
     assert (f"16 pairs, 8 solved only with flossing, 0 only without; difference in success rate +50.0 points "
-            f"[+{100 * (2 * 0.025 ** (1 / 8) - 1) / 2:.1f}, +50.0] (exact, conditional on the discordant pairs), p = {p:.3g}.") in paired
+            f"[+{100 * (2 * 0.025 ** (1 / 8) - 1) / 2:.1f}, +50.0] (exact, conditional on the discordant pairs), "
+            f"p = {p:.3g}.") in paired
     # Tuning: 1e-3 solved one of two validation runs, 3e-3 both (steps 100 and 300, median 200;
     # validation accuracies 0.96 and 0.98, median 0.97), so 3e-3, the grid's top, is chosen.
     tuned = [_run(ok, run_id=f"t{lr}-{seed}", arch="rnn", lr=lr, seed=100 + seed, steps_to_success=steps,
@@ -351,7 +356,8 @@ def test_h50_paired_and_tuning_tables_against_hand_made_runs(tmp_path):
         tmp_path / "s" / "tuning.csv", index=False)
     tuned = tables.tuning(src)
     assert "| rnn | delayed_copy | none | 0.003 | 2/2 | 200 | 0.97 | highest |" in tuned
-    assert "at an edge of the grid in 1 of 1: the lowest (0.001) in 0, the highest (0.003) in 1. No tuning run solved the task at the chosen rate in 0 of 1" in tuned
+    assert ("at an edge of the grid in 1 of 1: the lowest (0.001) in 0, the highest (0.003) in 1. "
+            "No tuning run solved the task at the chosen rate in 0 of 1") in tuned
     # A task that ran without flossing only has no "pre" column (the suite did not ask for one).
     runs = pd.read_csv(tmp_path / "s" / "runs.csv")
     extra = runs[runs.flossing == "none"].assign(task="adding", run_id=lambda r: "a" + r.run_id)

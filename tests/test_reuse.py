@@ -57,7 +57,8 @@ def test_a_suite_copies_the_runs_another_folder_holds_and_trains_the_rest(tmp_pa
     assert sorted(copied) == sorted(original)
     for run_id, row in copied.items():  # the same row under this suite's name, its wall time included
         assert row == {**original[run_id], "suite": "wider"}
-    curves_of = lambda folder: read_curves(folder / "curves.csv").sort_values(["run_id", "step"]).reset_index(drop=True)
+    def curves_of(folder):
+        return read_curves(folder / "curves.csv").sort_values(["run_id", "step"]).reset_index(drop=True)
     mine = curves_of(reused)
     assert mine[mine.run_id.isin(copied)].reset_index(drop=True).equals(
         curves_of(first)[lambda c: c.run_id.isin(copied)].reset_index(drop=True))
@@ -89,9 +90,11 @@ def test_lru_ablation_shares_its_three_rungs_with_zucchet_orvieto():
 
     ladder, paper = load_suite("lru_ablation"), load_suite("zucchet_orvieto")
     shared = {"linear", "complex_diagonal", "lru"}
-    tuning = lambda suite: {r.run_id for r in suite.tuning if r.arch in shared}
+    def tuning(suite):
+        return {r.run_id for r in suite.tuning if r.arch in shared}
     assert tuning(ladder) == tuning(paper) and len(tuning(ladder)) == 60
     choice = pd.DataFrame([{"arch": a, "task": "teacher_student", "flossing": "none", "lr": 3e-3, "score": 1,
                             "chosen": True} for a in (*shared, "lru_exp")])
-    reported = lambda suite: {r.run_id for r in apply_choice(suite, choice).runs if r.arch in shared}
+    def reported(suite):
+        return {r.run_id for r in apply_choice(suite, choice).runs if r.arch in shared}
     assert reported(ladder) < reported(paper) and len(reported(ladder)) == 3 * 4 * 5  # 4 of 7 nu0, 5 seeds

@@ -166,7 +166,8 @@ def test_an_experiment_may_name_a_variant_and_unknown_names_list_the_variants():
     raw = {**LADDER, "experiments": [{**LADDER["experiments"][0], "archs": ["lru_exp"]}]}
     assert [r.arch for r in parse_suite(raw, name="ladder", validate_models=False).runs] == ["lru_exp"]
     raw = {**LADDER, "experiments": [{**LADDER["experiments"][0], "archs": ["lru_ex"]}]}
-    with pytest.raises(ConfigError, match=r"unknown architecture 'lru_ex'; registered: .*; the suite's variants: lru_exp"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown architecture 'lru_ex'; registered: .*; the suite's variants: lru_exp"):
         parse_suite(raw, name="ladder", validate_models=False)
 
 

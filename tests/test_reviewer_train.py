@@ -77,7 +77,8 @@ def test_a_run_that_stops_before_the_fixed_step_records_nan_and_says_so(tmp_path
     assert "*_fixed: the run ended at step 40, before diag_at_step 60" in result.note
     # Without pre-flossing, "before" is "init".
     assert result.diagnostics["lambdak_before"] == result.diagnostics["lambdak_init"]
-    assert math.isfinite(result.diagnostics["lambdak_init"]) and math.isfinite(result.diagnostics["spread_fixed"]) is False
+    assert (math.isfinite(result.diagnostics["lambdak_init"])
+            and math.isfinite(result.diagnostics["spread_fixed"]) is False)
 
 
 @pytest.mark.slow  # two short runs: about 15 s on a loaded 2-core CPU

@@ -57,7 +57,8 @@ class CoRNN(RecurrentModel):
         param_dtype=jnp.float32,
     ) -> None:
         if dt <= 0 or gamma < 0 or epsilon < 0:
-            raise ValueError(f"cornn needs dt > 0, gamma >= 0, epsilon >= 0; got dt={dt}, gamma={gamma}, epsilon={epsilon}")
+            raise ValueError("cornn needs dt > 0, gamma >= 0, epsilon >= 0; "
+                             f"got dt={dt}, gamma={gamma}, epsilon={epsilon}")
         n = hidden_size
         self.hidden_size = n
         self.state_size = 2 * n

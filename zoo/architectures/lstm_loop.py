@@ -69,7 +69,8 @@ def _forward(kernel: jax.Array, h0: jax.Array, u: jax.Array, keep: bool):
 
 @jax.custom_vjp
 def lstm_states(kernel: jax.Array, h0: jax.Array, u: jax.Array) -> jax.Array:
-    """All states `[h_t, c_t]` `(time, batch, 2N)` from `h0 = [h, c]` `(batch, 2N)` and the drive `u` `(time, batch, 4N)`.
+    """All states `[h_t, c_t]` `(time, batch, 2N)` from `h0 = [h, c]` `(batch, 2N)` and the drive
+    `u` `(time, batch, 4N)`.
 
     `kernel` is the recurrent weight `(N, 4N)`, gates in the order i, f, g, o; `u` already
     holds the input projection and the bias. Equal to a `lax.scan` of

@@ -18,7 +18,8 @@ Backward, with `g_t = dL/dh_t` (what y_t sends plus `a_{t+1} g_{t+1}`):
     dA[d, n]    = sum_{t, batch} g_t h_{t-1} a_t Delta_t[d]          dh_0 = a_1 g_1
 
 The forward keeps the states entering each step, `h_{t-1}` (one `(T, B, width, d_state)`
-tensor), for the backward, which recomputes `a_t` and `h_t` (one step) rather than storing them. `A` enters as its negative values.
+tensor), for the backward, which recomputes `a_t` and `h_t` (one step) rather than storing them.
+`A` enters as its negative values.
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ def next_round(specs: Sequence[RunSpec], rows: Mapping[str, Mapping[str, str]], 
             moved = [dataclasses.replace(s, horizon=new) for s in at_edge]
             if up and bracket.stretch_seq_len and not admitted(moved[0]):
                 longer = _longer_sequence(at_edge[0], bracket.factor)  # the task is built once per edge
-                moved = [] if longer is None else [dataclasses.replace(s, task_options=longer.task_options) for s in moved]
+                moved = ([] if longer is None
+                         else [dataclasses.replace(s, task_options=longer.task_options) for s in moved])
             if moved and admitted(moved[0]):
                 out.extend(moved)
     return out

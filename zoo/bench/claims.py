@@ -183,8 +183,8 @@ def shift(src: Source, quantity: str, *tasks: str) -> str:
             "and seed, pooled over horizons; the median of the paired differences (flossed minus none) with its "
             "distribution-free 95% interval; p: sign test on the nonzero differences; p Holm: adjusted for the "
             f"table's {len(rows)} comparisons."
-            + (f" Left out: {undefined} pair{'s' * (undefined != 1)} where a run's value is infinite (a norm of exactly 0 has no "
-               "logarithm)." if undefined else "")
+            + (f" Left out: {undefined} pair{'s' * (undefined != 1)} where a run's value is infinite "
+               "(a norm of exactly 0 has no logarithm)." if undefined else "")
             + "\n\n"
             + markdown_table(["arch", "task", "flossing", "pairs", "median none", "median flossed",
                          "median difference [95%]", "p", "p Holm"], rows))
@@ -215,8 +215,8 @@ def trend(src: Source, task: str, arch_a: str | None = None, arch_b: str | None 
             f"({'lower' if higher else 'higher'} is worse; a diverged run counts as the worst), over every run; "
             f"p: two-sided; p Holm: adjusted for the table's {int(tested.sum())} tests (\"-\": a metric that "
             "never changes, nothing to test).\n\n"
-            + markdown_table(["arch", "flossing", "runs", f"median at {horizon_label(task, lo)}", f"median at {horizon_label(task, hi)}",
-                         "tau", "p", "p Holm"], rows))
+            + markdown_table(["arch", "flossing", "runs", f"median at {horizon_label(task, lo)}",
+                              f"median at {horizon_label(task, hi)}", "tau", "p", "p Holm"], rows))
 
 
 def _gap_trend(runs: pd.DataFrame, task: str, name: str, higher: bool, arch_a: str, arch_b: str | None) -> str:

@@ -31,7 +31,8 @@ EXECUTORS: dict[str, Executor] = {
     "local": Executor("zoo.bench.local:run_local",
                       help="runs in this process, or in --workers processes (default)"),
     "ray": Executor("zoo.bench.ray_executor:run_ray", prepare="zoo.bench.ray_executor:prepare",
-                    help="each group of runs a Ray task, on this machine or a cluster (pip install -e '.[ray]'; docs/ray.md)"),
+                    help="each group of runs a Ray task, on this machine or a cluster "
+                         "(pip install -e '.[ray]'; docs/ray.md)"),
 }
 
 

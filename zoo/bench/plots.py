@@ -247,9 +247,10 @@ def legend(archs: Sequence[str], modes: Sequence[str], acolors: dict[str, str], 
     """Filters: architecture chips hide/show its panels, flossing chips hide/show a mode's series."""
     items = []
     for a in archs:
-        swatch = f'<svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="{acolors[a]}"/></svg>'
-        items.append(f'<button type="button" class="lg-arch" data-arch="{esc(a)}" title="click to hide/show its panels">'
-                     f'{swatch}{esc(a)}</button>')
+        swatch = ('<svg width="10" height="10" aria-hidden="true">'
+                  f'<rect width="10" height="10" fill="{acolors[a]}"/></svg>')
+        items.append(f'<button type="button" class="lg-arch" data-arch="{esc(a)}" '
+                     f'title="click to hide/show its panels">{swatch}{esc(a)}</button>')
     styles = []
     for m in modes:
         dash = DASHES.get(m, _UNKNOWN_DASH)
@@ -266,6 +267,7 @@ def legend(archs: Sequence[str], modes: Sequence[str], acolors: dict[str, str], 
         + "".join(items)
         + '</div><div class="lg-row"><span class="lg-head">flossing</span>'
         + "".join(styles)
-        + '<span class="lg-style"><svg width="30" height="12" aria-hidden="true"><line x1="1" x2="29" y1="6" y2="6" class="thresh-sample"/></svg>0.5 = "bridged" threshold</span>'
+        + '<span class="lg-style"><svg width="30" height="12" aria-hidden="true">'
+          '<line x1="1" x2="29" y1="6" y2="6" class="thresh-sample"/></svg>0.5 = "bridged" threshold</span>'
         + "</div></div>"
     )  # fmt: skip

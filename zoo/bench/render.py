@@ -319,9 +319,15 @@ def render_html(runs: pd.DataFrame, board: pd.DataFrame, title: str, description
         )
         tables = (
             "<h2>Longest horizon bridged</h2>"
-            + _table(longest_table(board), "longest", f"largest horizon with success rate \u2265 0.5; \u201c{NOT_BRIDGED}\u201d: ran, never bridged; \u201c{NOT_RUN}\u201d: no runs; \u201c{NOT_ASKED}\u201d: the suite did not ask for this flossing mode on this task", compact=True)
+            + _table(longest_table(board), "longest",
+                     f"largest horizon with success rate \u2265 0.5; \u201c{NOT_BRIDGED}\u201d: ran, never bridged; "
+                     f"\u201c{NOT_RUN}\u201d: no runs; "
+                     f"\u201c{NOT_ASKED}\u201d: the suite did not ask for this flossing mode on this task",
+                     compact=True)
             + "<h2>Full leaderboard</h2>"
-            + _table(board, "board", "one row per (arch, task, horizon, flossing); click a header to sort, a row for its learning curves", cfg=True)
+            + _table(board, "board",
+                     "one row per (arch, task, horizon, flossing); click a header to sort, "
+                     "a row for its learning curves", cfg=True)
         )
     else:
         score = ""

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         if new != text:
-            print(f"{args.document} is out of date with {args.leaderboards}: run python -m zoo.bench.report {args.document}",
+            print(f"{args.document} is out of date with {args.leaderboards}: "
+                  f"run python -m zoo.bench.report {args.document}",
                   file=sys.stderr)
             return 1
         return 0

@@ -384,7 +384,8 @@ def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def paired_difference(only_a: int, only_b: int, n_pairs: int, confidence: float = 0.95) -> tuple[float, float, float, float]:
+def paired_difference(only_a: int, only_b: int, n_pairs: int,
+                      confidence: float = 0.95) -> tuple[float, float, float, float]:
     """The difference in success rate of A over B on `n_pairs` paired runs, of which `only_a`
     were solved by A alone and `only_b` by B alone: `(difference, low, high, p)`.
 

@@ -455,8 +455,9 @@ def parse_suite(
                             ))
             if validate_models and task is not None:
                 for spec in out:
-                    key = (spec.registered_arch, json.dumps(dict(spec.arch_options), sort_keys=True), spec.train.hidden_size,
-                           tuple(spec.train.model_options.items()), task.input_size, task.output_size)
+                    key = (spec.registered_arch, json.dumps(dict(spec.arch_options), sort_keys=True),
+                           spec.train.hidden_size, tuple(spec.train.model_options.items()), task.input_size,
+                           task.output_size)
                     if key not in checked_models:
                         check_model(spec.registered_arch, dict(spec.arch_options), spec.train.hidden_size, task,
                                     f"{where}.arch_options.{spec.arch}", model_options=spec.train.model_options)

@@ -72,7 +72,8 @@ def _horizon_by_mode(board: pd.DataFrame, task: str, cell: Callable[[pd.Series],
     rows = []
     for (arch, h), group in board.groupby(["arch", "horizon"], sort=True):
         by_mode = group.set_index("flossing")
-        rows.append([arch, horizon_label(task, h), *(cell(by_mode.loc[m]) if m in by_mode.index else "-" for m in modes)])
+        rows.append([arch, horizon_label(task, h),
+                     *(cell(by_mode.loc[m]) if m in by_mode.index else "-" for m in modes)])
     return markdown_table(["arch", horizon_header(task), *modes], rows)
 
 
@@ -153,7 +154,8 @@ def longest(src: Source, task: str) -> str:
     rows = []
     for arch, cell in board.groupby("arch", sort=True):
         first = cell.groupby("flossing")["longest_horizon"].first()
-        rows.append([arch, *(horizon_label(task, first[m]) if m in first and not math.isnan(first[m]) else "none" for m in modes)])
+        rows.append([arch, *(horizon_label(task, first[m]) if m in first and not math.isnan(first[m]) else "none"
+                             for m in modes)])
     return markdown_table(["arch", *modes], rows)
 
 
@@ -202,7 +204,8 @@ def h50(src: Source, *tasks: str) -> str:
                 if r is None or not r["ran"]:
                     row.append(NOT_RUN)
                     continue
-                value, interval = h50_text(r["h50"], r["h50_low"], r["h50_high"], r["bracketed"], r["h_min"], r["h_max"])
+                value, interval = h50_text(r["h50"], r["h50_low"], r["h50_high"], r["bracketed"],
+                                           r["h_min"], r["h_max"])
                 row.append(f"{value} [{interval}]" if interval else value)
         rows.append(row)
     return ("h50 in steps (the horizon's unit), bootstrap 95% interval in brackets; \"> H\": every horizon "
