@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,16 +107,17 @@ def test_param_budget_picks_the_closest_hidden_size_within_ten_percent():
     assert abs(count(n) - budget) <= min(abs(count(n - 1) - budget), abs(count(n + 1) - budget))
 
 
-
-def _probe_class(extra: int):
-    """A plain nnx.Module architecture with 11 n + 1 + extra parameters; every class this makes
-    has the same qualified name, as a plugin module reloaded after an edit would."""
+def _probe_class(extra: int, host: bool):
+    """A plain nnx.Module architecture with 11 n + 1 + extra parameters, initialised on the host
+    (numpy on a random draw, as S5's HiPPO or a plugin's numpy code) or not; every class this
+    makes has the same qualified name, as a plugin module reloaded after an edit would."""
     from zoo import RecurrentModel
 
     class Probe(RecurrentModel):
         def __init__(self, *, input_size, hidden_size, output_size, rngs):
             self.hidden_size = hidden_size
-            self.w = nnx.Param(np.zeros((10 * hidden_size + 1 + extra,), np.float32))
+            draw = jax.random.normal(rngs.params(), (10 * hidden_size + 1 + extra,))
+            self.w = nnx.Param(np.asarray(draw) if host else draw)
             self.out = nnx.Linear(hidden_size, output_size, use_bias=False, rngs=rngs)
 
         @property
@@ -128,17 +130,19 @@ def _probe_class(extra: int):
     return Probe
 
 
-def test_param_budget_matches_again_when_a_name_is_registered_again(monkeypatch):
-    # The matched hidden size is remembered for the process (a suite file is loaded several
-    # times); a plugin reloaded with other weights must not get its old size. Budget 1101:
-    # 11 n + 1 = 1101 at n = 100; with 550 more parameters 11 n + 551 = 1101 at n = 50.
+@pytest.mark.parametrize("host", [False, True], ids=["abstract", "host-initialised"])
+def test_param_budget_matches_again_when_a_name_is_registered_again(monkeypatch, host):
+    # The matched hidden size, and a host-initialised layer's count polynomial, are remembered for
+    # the process (a suite file is loaded several times); a plugin reloaded with other weights
+    # must not get its old size. Budget 1101: 11 n + 1 = 1101 at n = 100; with 550 more
+    # parameters 11 n + 551 = 1101 at n = 50.
     from zoo.architectures.registry import ARCHITECTURES, register_architecture
 
     monkeypatch.setattr(ARCHITECTURES, "_entries", dict(ARCHITECTURES._entries))
     raw = suite(archs={"probe": {"param_budget": 1101}})
-    register_architecture("probe")(_probe_class(0))
+    register_architecture("probe")(_probe_class(0, host))
     assert parse(raw, validate_models=False).runs[0].train.hidden_size == 100
-    register_architecture("probe")(_probe_class(550))
+    register_architecture("probe")(_probe_class(550, host))
     assert parse(raw, validate_models=False).runs[0].train.hidden_size == 50
 
 

@@ -23,6 +23,7 @@ time step on the concatenated state, so `zoo.flossing` works on stacks unchanged
 from __future__ import annotations
 
 import functools
+import json
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -32,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from zoo.architectures.registry import create_architecture
+from zoo.architectures.registry import ARCHITECTURES, create_architecture
 
 __all__ = [
     "BLOCKS",
@@ -304,7 +305,16 @@ def _abstract_count(arch: str, hidden_size: int, kwargs: Mapping[str, Any]) -> i
         return _host_count(arch, kwargs)(hidden_size)
 
 
-_HOST_COUNTS: dict[tuple[str, str], Any] = {}
+def _identity(arch: str, kwargs: Mapping[str, Any]) -> tuple:
+    """What a parameter count depends on besides the size: the name, the factory registered under
+    it now (a plugin reloaded after an edit is counted anew) and the options."""
+    return arch, ARCHITECTURES.get(arch), json.dumps(kwargs, sort_keys=True, default=str)
+
+
+# Counts and matches already made, for the process: each costs model builds (a second or more),
+# and a suite file is loaded more than once (the run, the report, a resume).
+_HOST_COUNTS: dict[tuple, Any] = {}
+_BUDGET_SIZES: dict[tuple, int] = {}
 
 
 def _quadratic(c2: int, c3: int, c4: int) -> tuple[int, int, int] | None:
@@ -344,8 +354,8 @@ def _host_count(arch: str, kwargs: Mapping[str, Any]):
     """n -> the parameter count of a host-initialised `arch`: the quadratic through real builds at
     n = 2, 3, 4 when it also matches real builds at n = 7 and 12 (dense, diagonal, readout and
     MLP weights are all polynomials of degree <= 2 in n); otherwise a real build per size."""
-    key = repr(sorted(kwargs.items()))
-    if (arch, key) not in _HOST_COUNTS:
+    key = _identity(arch, kwargs)
+    if key not in _HOST_COUNTS:
         coefficients = _quadratic(*(_real_count(arch, n, kwargs) for n in (2, 3, 4)))
         if coefficients is not None:
             a, b, c0 = coefficients
@@ -353,10 +363,10 @@ def _host_count(arch: str, kwargs: Mapping[str, Any]):
             def poly(n: int) -> int:
                 return a * n * n + b * n + c0
             if all(poly(n) == _real_count(arch, n, kwargs) for n in (7, 12)):
-                _HOST_COUNTS[(arch, key)] = poly
+                _HOST_COUNTS[key] = poly
                 return poly
-        _HOST_COUNTS[(arch, key)] = lambda n: _real_count(arch, n, kwargs)
-    return _HOST_COUNTS[(arch, key)]
+        _HOST_COUNTS[key] = lambda n: _real_count(arch, n, kwargs)
+    return _HOST_COUNTS[key]
 
 
 def hidden_size_for_budget(
@@ -386,6 +396,13 @@ def hidden_size_for_budget(
         input_size=input_size, output_size=output_size, depth=depth, block=block,
         readout=readout, **(options or {}),
     )
+    key = (*_identity(arch, kwargs), budget, tolerance, max_hidden_size)
+    if key not in _BUDGET_SIZES:
+        _BUDGET_SIZES[key] = _match_budget(arch, budget, kwargs, tolerance, max_hidden_size)
+    return _BUDGET_SIZES[key]
+
+
+def _match_budget(arch: str, budget: int, kwargs: Mapping[str, Any], tolerance: float, max_hidden_size: int) -> int:
     count = functools.cache(lambda n: _abstract_count(arch, n, kwargs))
     # Smallest n with count(n) >= budget: the quadratic's answer when exact counts confirm it
     # (5 counts instead of a bisection's dozen), else double to bracket it, then bisect.

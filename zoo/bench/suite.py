@@ -551,29 +551,18 @@ def _split_recipe(arch: str, recipe: dict, where: str) -> tuple[dict, dict]:
     return train, {k: v for k, v in recipe.items() if k not in train_keys}
 
 
-# The hidden size each (architecture, budget, shapes, options) matched, for the process: a match
-# builds models abstractly at several sizes (about a second), and a suite file is loaded more than
-# once (the run, the report, the resume). The registered factory is part of the key, so a name
-# registered again (a plugin reloaded) is matched anew.
-_BUDGET_SIZES: dict[tuple, int] = {}
-
-
 def _with_budget(arch: str, train: TrainSettings, options: dict, task, where: str) -> TrainSettings:
     """`train` with the hidden size whose parameter count is within 10% of its param_budget."""
-    from zoo.architectures.registry import ARCHITECTURES
     from zoo.architectures.stack import hidden_size_for_budget
 
     try:
-        key = (arch, ARCHITECTURES.get(arch), train.param_budget, task.input_size, task.output_size,
-               *train.model_options.items(), json.dumps(options, sort_keys=True, default=str))
-        if key not in _BUDGET_SIZES:
-            _BUDGET_SIZES[key] = hidden_size_for_budget(
-                arch, train.param_budget, input_size=task.input_size, output_size=task.output_size,
-                options=options, **train.model_options,
-            )
+        size = hidden_size_for_budget(
+            arch, train.param_budget, input_size=task.input_size, output_size=task.output_size,
+            options=options, **train.model_options,
+        )
     except (TypeError, ValueError) as e:
         raise _fail(where, one_line(e)) from None
-    return dataclasses.replace(train, hidden_size=_BUDGET_SIZES[key])
+    return dataclasses.replace(train, hidden_size=size)
 
 
 def _checked_task(task: str, horizon: Any, options: dict, where: str):
